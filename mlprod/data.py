@@ -248,8 +248,10 @@ def write_synthetic(
     Chunk ``i`` uses seed ``seed + i``, so memory stays bounded for millions of rows and the
     file is the same for the same arguments. The file appears only when complete.
     """
+    if not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
+        raise ValueError(f"n_rows={n_rows!r} must be a positive integer, e.g. 1_000_000.")
     if chunk_rows < 1:
-        raise ValueError(f"chunk_rows={chunk_rows!r} must be a positive integer.")
+        raise ValueError(f"chunk_rows={chunk_rows!r} must be a positive integer, e.g. 250_000.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -1,0 +1,87 @@
+"""Look at a table before modelling it: types, missing values, class balance, distributions, relations."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mlprod.data import CATEGORICAL, CLASSES, FEATURES, NUMERIC, TARGET
+
+
+def _shown_once(fig: Figure) -> Figure:
+    """Close ``fig`` in pyplot so only the returned object is displayed (once, also under nbval)."""
+    plt.close(fig)
+    return fig
+
+
+def overview(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tabulate each feature's kind, dtype, missing count and number of distinct values."""
+    rows = []
+    for col in FEATURES + [TARGET]:
+        values = frame[col]
+        missing = values.isna() | (values == "") if values.dtype == object else values.isna()
+        rows.append({
+            "column": col,
+            "kind": "target" if col == TARGET else ("numeric" if col in NUMERIC else "categorical"),
+            "dtype": str(values.dtype),
+            "missing": int(missing.sum()),
+            "distinct": int(values[~missing].nunique()),
+        })
+    return pd.DataFrame(rows).set_index("column")
+
+
+def class_balance(target: pd.Series) -> pd.DataFrame:
+    """Count each class and its share (rounded to 3 digits), in the course's class order."""
+    counts = target.value_counts().reindex(CLASSES, fill_value=0)
+    return pd.DataFrame({"count": counts, "share": (counts / counts.sum()).round(3)})
+
+
+def plot_distributions(frame: pd.DataFrame) -> Figure:
+    """Plot each numeric feature's histogram per species, and each categorical one's counts."""
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), constrained_layout=True)
+    for ax, col in zip(axes.flat, NUMERIC, strict=False):
+        for label in CLASSES:
+            ax.hist(frame.loc[frame[TARGET] == label, col].dropna(), bins=20, alpha=0.5,
+                    label=label)
+        ax.set_title(col)
+    axes.flat[0].legend()
+    for ax, col in zip(axes.flat[len(NUMERIC):], CATEGORICAL, strict=False):
+        counts = pd.crosstab(frame[col].replace("", "(missing)"), frame[TARGET])
+        counts.reindex(columns=CLASSES, fill_value=0).plot.bar(ax=ax, rot=0)
+        ax.set_title(col)
+        ax.set_xlabel("")
+    return _shown_once(fig)
+
+
+def plot_relation(frame: pd.DataFrame, x: str = "bill_length_mm",
+                  y: str = "bill_depth_mm") -> Figure:
+    """Scatter two numeric features coloured by species: where the classes separate."""
+    unknown = [c for c in (x, y) if c not in NUMERIC]
+    if unknown:
+        raise ValueError(f"{unknown} are not numeric features; choose from {NUMERIC}.")
+    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    for label in CLASSES:
+        part = frame[frame[TARGET] == label]
+        ax.scatter(part[x], part[y], s=14, alpha=0.7, label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend()
+    return _shown_once(fig)
+
+
+def plot_workflow() -> Figure:
+    """Draw the path of the course: explore & process → model & tune → export → serve → operate."""
+    steps = ["explore &\nprocess", "model &\ntune", "export", "serve &\ncall", "container",
+             "versions &\nrouting", "monitor"]
+    fig, ax = plt.subplots(figsize=(12, 1.6), constrained_layout=True)
+    for i, step in enumerate(steps):
+        ax.text(i * 1.6, 0, step, ha="center", va="center", fontsize=10,
+                bbox={"boxstyle": "round,pad=0.5", "fc": "#dbe9f6" if i < 2 else "#e8f3e0"})
+        if i:
+            ax.annotate("", xy=(i * 1.6 - 0.55, 0), xytext=((i - 1) * 1.6 + 0.55, 0),
+                        arrowprops={"arrowstyle": "->"})
+    ax.set_xlim(-0.8, (len(steps) - 1) * 1.6 + 0.8)
+    ax.set_ylim(-0.6, 0.6)
+    ax.axis("off")
+    return _shown_once(fig)
