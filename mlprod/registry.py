@@ -1,0 +1,398 @@
+"""Keep versioned ONNX models in a folder that Triton, KServe and the mlprod server all read.
+
+The layout is Triton's model repository (CONTRACTS.md §4)::
+
+    <root>/<model>/config.pbtxt            platform, inputs and outputs, every version served
+    <root>/<model>/aliases.json            {"production": 1, "candidate": 2}
+    <root>/<model>/<version>/model.onnx    the model, its metadata inside (metadata_props)
+    <root>/<model>/<version>/model.sha256  checksum, verified on every load
+
+A version is written to a temporary folder in the same repository and renamed into place, so it
+appears complete or not at all; versions are never overwritten. This module reads ONNX files
+only: it does not import scikit-learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+__all__ = ["Registry", "RegistryError", "NotFoundError", "ChecksumError", "InvalidModelError",
+           "InvalidNameError", "check_name", "config_pbtxt"]
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TRITON_TYPES = {
+    onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.DOUBLE: "TYPE_FP64",
+    onnx.TensorProto.FLOAT16: "TYPE_FP16", onnx.TensorProto.BFLOAT16: "TYPE_BF16",
+    onnx.TensorProto.STRING: "TYPE_STRING", onnx.TensorProto.BOOL: "TYPE_BOOL",
+    onnx.TensorProto.INT8: "TYPE_INT8", onnx.TensorProto.INT16: "TYPE_INT16",
+    onnx.TensorProto.INT32: "TYPE_INT32", onnx.TensorProto.INT64: "TYPE_INT64",
+    onnx.TensorProto.UINT8: "TYPE_UINT8", onnx.TensorProto.UINT16: "TYPE_UINT16",
+    onnx.TensorProto.UINT32: "TYPE_UINT32", onnx.TensorProto.UINT64: "TYPE_UINT64",
+}
+
+
+class RegistryError(Exception):
+    """Base class of the repository's errors."""
+
+
+class NotFoundError(RegistryError, LookupError):
+    """No such model, version or alias in the repository."""
+
+
+class ChecksumError(RegistryError):
+    """A model file no longer matches the checksum written when it was registered."""
+
+
+class InvalidModelError(RegistryError, ValueError):
+    """A file or object is not a valid ONNX model."""
+
+
+class InvalidNameError(RegistryError, ValueError):
+    """A model or alias name is not safe to use as a folder or key."""
+
+
+def check_name(name: Any, what: str = "model name") -> str:
+    """Return ``name`` if it matches ``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}``, else raise.
+
+    Raises
+    ------
+    InvalidNameError
+        Naming the value and the allowed pattern (no path separators, no leading dot).
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidNameError(
+            f"Invalid {what} {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', starting "
+            "with a letter or digit (pattern [A-Za-z0-9][A-Za-z0-9_.-]{0,63}), e.g. 'penguins'."
+        )
+    return name
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[int]:
+    """Return a tensor's shape with every symbolic or unknown dimension as -1."""
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") else -1 for d in shape.dim]
+
+
+def config_pbtxt(name: str, model: onnx.ModelProto) -> str:
+    """Write Triton's ``config.pbtxt`` for an ONNX model: every input and output, every version."""
+
+    def tensors(values: Any) -> str:
+        items = []
+        for v in values:
+            elem = v.type.tensor_type.elem_type
+            if elem not in _TRITON_TYPES:
+                raise InvalidModelError(
+                    f"Tensor {v.name!r} has ONNX type {onnx.TensorProto.DataType.Name(elem)}, "
+                    "which a Triton config cannot declare; export tensors of plain types.")
+            dims = ", ".join(str(d) for d in _dims(v))
+            items.append(f'  {{\n    name: "{v.name}"\n    data_type: {_TRITON_TYPES[elem]}\n'
+                         f"    dims: [ {dims} ]\n  }}")
+        return ",\n".join(items)
+
+    return (f'name: "{name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 0\n'
+            f"version_policy: {{ all: {{}} }}\n"
+            f"input [\n{tensors(model.graph.input)}\n]\n"
+            f"output [\n{tensors(model.graph.output)}\n]\n")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    """Parse ONNX bytes, raising :class:`InvalidModelError` naming ``where`` when they are not."""
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as exc:  # protobuf raises its own DecodeError
+        raise InvalidModelError(f"{where} is not an ONNX model ({exc}). Register a model "
+                                "exported with mlprod.export.to_onnx.") from None
+    if not model.graph.node and not model.graph.output:
+        raise InvalidModelError(f"{where} is not an ONNX model (no graph). Register a model "
+                                "exported with mlprod.export.to_onnx.")
+    return model
+
+
+class Registry:
+    """A model repository on disk: register ONNX versions, move aliases, load them back.
+
+    Parameters
+    ----------
+    root : path
+        The repository folder; created on the first :meth:`register`.
+
+    Examples
+    --------
+    >>> registry = Registry("build/notebooks/03-export-three-paths/models")  # doctest: +SKIP
+    >>> registry.register("penguins", model)                                 # doctest: +SKIP
+    1
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r})"
+
+    # -- reading -------------------------------------------------------------------------------
+    def models(self) -> list[str]:
+        """Return the names of the models that have at least one version, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and self._version_dirs(p))
+
+    def versions(self, name: str) -> list[int]:
+        """Return the versions of a model, ascending.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such model, listing the models there are.
+        """
+        folder = self.root / check_name(name)
+        versions = self._version_dirs(folder) if folder.is_dir() else []
+        if not versions:
+            raise NotFoundError(
+                f"No model {name!r} in repository {self.root}/; available: {self.models()}. "
+                "Register one with Registry.register(name, model).")
+        return versions
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Return the model's aliases, e.g. ``{"production": 1, "candidate": 2}``."""
+        self.versions(name)
+        path = self.root / name / "aliases.json"
+        if not path.exists():
+            return {}
+        try:
+            aliases = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"{path} is not valid JSON ({exc}); fix it or delete it and set "
+                                "the aliases again with Registry.set_alias.") from None
+        return {str(k): int(v) for k, v in aliases.items()}
+
+    def resolve(self, name: str, version: int | str | None = None) -> int:
+        """Turn a version, an alias, ``"latest"`` or ``None`` (the latest) into a version number.
+
+        Raises
+        ------
+        NotFoundError
+            If the model, version or alias does not exist, listing what does.
+        """
+        versions = self.versions(name)
+        if version is None or version == "latest":
+            return versions[-1]
+        if isinstance(version, str) and version.isdigit():
+            version = int(version)
+        if isinstance(version, int) and not isinstance(version, bool):
+            if version not in versions:
+                raise NotFoundError(f"Model {name!r} has no version {version}; versions: "
+                                    f"{versions}, aliases: {self.aliases(name)}.")
+            return version
+        if isinstance(version, str):
+            aliases = self.aliases(name)
+            if version not in aliases:
+                raise NotFoundError(f"Model {name!r} has no alias {version!r}; aliases: {aliases}"
+                                    f", versions: {versions}. Set one with Registry.set_alias.")
+            return self.resolve(name, aliases[version])
+        raise NotFoundError(f"Version {version!r} of model {name!r} must be an integer, an alias or"
+                            f" 'latest'; versions: {versions}, aliases: {self.aliases(name)}.")
+
+    def path(self, name: str, version: int | str | None = None) -> Path:
+        """Return the path of a version's ``model.onnx`` (version, alias or latest)."""
+        return self.root / name / str(self.resolve(name, version)) / "model.onnx"
+
+    def read_bytes(self, name: str, version: int | str | None = None) -> bytes:
+        """Return a version's ONNX bytes after verifying its checksum.
+
+        Raises
+        ------
+        ChecksumError
+            If ``model.onnx`` does not hash to the value in ``model.sha256`` (or that is missing).
+        """
+        path = self.path(name, version)
+        data = path.read_bytes()
+        sums = path.with_name("model.sha256")
+        if not sums.exists():
+            raise ChecksumError(f"{sums} is missing, so {path} cannot be verified; register the "
+                                "model again with Registry.register.")
+        expected = sums.read_text().split()[0] if sums.read_text().strip() else ""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ChecksumError(
+                f"Checksum mismatch for {path}: model.sha256 says {expected[:12]}…, the file "
+                f"hashes to {actual[:12]}…. The file changed after registration (copy error, "
+                "edit, truncation); restore it or register the model again.")
+        return data
+
+    def load(self, name: str, version: int | str | None = None) -> onnx.ModelProto:
+        """Load a version (number, alias, ``"latest"`` or ``None`` for the latest), verified.
+
+        Raises
+        ------
+        NotFoundError, ChecksumError, InvalidModelError
+        """
+        return _parse(self.read_bytes(name, version), str(self.path(name, version)))
+
+    def info(self, name: str, version: int | str | None = None) -> dict[str, Any]:
+        """Return what a version's ONNX file says about it: metadata, producer, checksum, aliases."""
+        number = self.resolve(name, version)
+        model = self.load(name, number)
+        meta = {}
+        for prop in model.metadata_props:
+            try:
+                meta[prop.key] = json.loads(prop.value)
+            except json.JSONDecodeError:
+                meta[prop.key] = prop.value
+        return {
+            "model": name, "version": number,
+            "aliases": sorted(a for a, v in self.aliases(name).items() if v == number),
+            "producer": f"{model.producer_name} {model.producer_version}".strip(),
+            "model_version": model.model_version, "doc_string": model.doc_string,
+            "sha256": self.path(name, number).with_name("model.sha256").read_text().split()[0],
+            **meta,
+        }
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """Return one summary per model version: name, version, aliases, created, classes, metrics."""
+        rows = []
+        for name in self.models():
+            for number in self.versions(name):
+                info = self.info(name, number)
+                rows.append({key: info.get(key) for key in (
+                    "model", "version", "aliases", "created", "classes", "metrics", "doc_string")})
+        return rows
+
+    # -- writing -------------------------------------------------------------------------------
+    def register(self, name: str, model: onnx.ModelProto | bytes | str | os.PathLike) -> int:
+        """Add a model as the next version; return its number (1 for the first).
+
+        The version is written to a temporary folder inside the repository and renamed into place,
+        so a failed write leaves nothing behind and readers never see half a version. The file's
+        ``model_version`` is set to the registry version.
+
+        Parameters
+        ----------
+        name : str
+            Model name, e.g. ``"penguins"``.
+        model : onnx.ModelProto, bytes or path
+            The model or its serialized bytes or file.
+
+        Raises
+        ------
+        InvalidNameError, InvalidModelError
+        """
+        check_name(name)
+        model = self._as_model(model)
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        config = config_pbtxt(name, model).encode()
+        while True:
+            existing = self._version_dirs(folder)
+            number = existing[-1] + 1 if existing else 1
+            copy = onnx.ModelProto()
+            copy.CopyFrom(model)
+            copy.model_version = number
+            data = copy.SerializeToString()
+            tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".incoming-"))
+            try:
+                (tmp / "model.onnx").write_bytes(data)
+                (tmp / "model.sha256").write_text(
+                    f"{hashlib.sha256(data).hexdigest()}  model.onnx\n")
+                for child in ("model.onnx", "model.sha256"):
+                    with open(tmp / child, "rb") as fh:
+                        os.fsync(fh.fileno())
+                try:
+                    os.rename(tmp, folder / str(number))
+                except OSError:
+                    if (folder / str(number)).exists():  # another writer took this number
+                        continue
+                    raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            break
+        _write_atomic(folder / "config.pbtxt", config)
+        return number
+
+    def set_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point ``alias`` (e.g. ``"production"``) at a version; the file is replaced atomically.
+
+        Raises
+        ------
+        InvalidNameError
+            If the alias is not a safe name, is all digits or is ``"latest"``.
+        NotFoundError
+            If the model or version does not exist.
+        """
+        check_name(alias, "alias")
+        if alias.isdigit() or alias == "latest":
+            raise InvalidNameError(f"Invalid alias {alias!r}: it would be read as a version; use "
+                                   "a word such as 'production' or 'candidate'.")
+        number = self.resolve(name, version)
+        aliases = self.aliases(name) | {alias: number}
+        _write_atomic(self.root / name / "aliases.json",
+                      (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Delete an alias; the versions stay.
+
+        Raises
+        ------
+        NotFoundError
+            If the alias does not exist.
+        """
+        aliases = self.aliases(name)
+        if alias not in aliases:
+            raise NotFoundError(f"Model {name!r} has no alias {alias!r}; aliases: {aliases}.")
+        del aliases[alias]
+        _write_atomic(self.root / name / "aliases.json",
+                      (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
+
+    # -- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _version_dirs(folder: Path) -> list[int]:
+        """Return the version folders' numbers (positive integers without a leading zero)."""
+        return sorted(int(p.name) for p in folder.iterdir()
+                      if p.is_dir() and p.name.isdigit() and not p.name.startswith("0"))
+
+    @staticmethod
+    def _as_model(model: onnx.ModelProto | bytes | str | os.PathLike) -> onnx.ModelProto:
+        if isinstance(model, onnx.ModelProto):
+            parsed = model
+        elif isinstance(model, bytes):
+            parsed = _parse(model, "The bytes given")
+        elif isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if not path.is_file():
+                raise InvalidModelError(f"No ONNX file at {path}; pass a ModelProto, its bytes or"
+                                        " the path of a .onnx file.")
+            parsed = _parse(path.read_bytes(), str(path))
+        else:
+            raise InvalidModelError(f"Cannot register a {type(model).__name__}: pass an "
+                                    "onnx.ModelProto, its bytes or the path of a .onnx file.")
+        try:
+            onnx.checker.check_model(parsed)
+        except onnx.checker.ValidationError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
+            raise InvalidModelError(f"The model fails ONNX's checker: {first}. Export it again "
+                                    "with mlprod.export.to_onnx.") from None
+        return parsed
