@@ -1,0 +1,519 @@
+"""Tune the penguins pipeline: seeded, cross-validated searches over its hyperparameters, and plots.
+
+A *parameter* is learned from the data by ``fit`` (a logistic regression's coefficients, a tree's
+thresholds); a *hyperparameter* is chosen before training (``C``, ``max_depth``, ``n_estimators``).
+:func:`search` tunes one model family, :func:`compare` several at once, always on the whole
+preprocessing + model pipeline of :func:`mlprod.data.make_pipeline`, so that imputation and scaling
+are refitted inside every cross-validation fold. :func:`default_search` is lesson 02's search and
+:func:`tuned_pipeline` its refitted winner, version 2 ("candidate") of the course model.
+
+Searches run in parallel on the local cores through joblib, or on a Dask cluster when given one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer_names
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    HalvingRandomSearchCV,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from mlprod import data
+
+SEED = data.SEED
+METHODS = ("grid", "random", "halving")
+
+#: Model families by name: each builds a fresh estimator (seeded where it draws random numbers).
+FAMILIES: dict[str, Callable[[], BaseEstimator]] = {
+    "logistic_regression": lambda: LogisticRegression(max_iter=1000),
+    "random_forest": lambda: RandomForestClassifier(n_estimators=50, random_state=SEED),
+    "gradient_boosting": lambda: GradientBoostingClassifier(n_estimators=50, random_state=SEED),
+    "decision_tree": lambda: DecisionTreeClassifier(random_state=SEED),
+    "k_neighbors": lambda: KNeighborsClassifier(),
+}
+
+#: Lesson 02's default (quick) search: a few candidates of each family, seconds on one core.
+QUICK_SPACES: dict[str, dict[str, list]] = {
+    "logistic_regression": {"C": [0.1, 1.0, 10.0, 100.0]},
+    "random_forest": {"max_depth": [3, None]},
+    "gradient_boosting": {"max_depth": [2], "learning_rate": [0.1]},
+}
+
+#: The bigger search of ``FULL = True``: well under a minute on 2 cores.
+FULL_SPACES: dict[str, dict[str, list]] = {
+    "logistic_regression": {"C": [0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]},
+    "random_forest": {
+        "n_estimators": [50, 100, 200],
+        "max_depth": [3, 6, None],
+        "min_samples_leaf": [1, 3],
+    },
+    "gradient_boosting": {
+        "n_estimators": [50, 100],
+        "learning_rate": [0.03, 0.1, 0.3],
+        "max_depth": [2, 3],
+    },
+}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of a search: a tidy table, the refitted best pipeline and what it cost.
+
+    Attributes
+    ----------
+    results : DataFrame
+        One row per candidate, best first: ``family``, one column per hyperparameter,
+        ``mean_score``, ``std_score``, ``mean_train_score``, ``fit_time`` (seconds per fit),
+        ``n_resources`` (rows the candidate's last round used, before the folds split them)
+        and ``rank``.
+    best_pipeline : Pipeline
+        The best candidate refitted on all the data the search was given.
+    best_params : dict
+        The best candidate's hyperparameters (``family`` included).
+    best_score : float
+        Its mean cross-validated score.
+    scoring : str
+        The scorer's name.
+    method : str
+        ``"grid"``, ``"random"`` or ``"halving"``.
+    n_fits : int
+        Fits made during the search (folds times candidates, over every round), refit excluded.
+    seconds : float
+        Wall time of the whole search, refit included.
+    """
+
+    results: pd.DataFrame
+    best_pipeline: Pipeline
+    best_params: dict[str, Any]
+    best_score: float
+    scoring: str
+    method: str
+    n_fits: int
+    seconds: float
+
+    def top(self, n: int = 5) -> pd.DataFrame:
+        """Return the ``n`` best candidates, scores to 3 significant digits, without timings."""
+        table = self.results.head(n).drop(columns=["fit_time"]).copy()
+        for col in ("mean_score", "std_score", "mean_train_score"):
+            table[col] = table[col].map(round_sig)
+        return table
+
+    def cost(self) -> dict[str, Any]:
+        """Return what the search cost: method, candidates, fits and seconds (3 significant digits)."""
+        return {"method": self.method, "candidates": len(self.results),
+                "fits": self.n_fits, "seconds": round_sig(self.seconds)}
+
+
+def round_sig(x: float, digits: int = 3) -> float:
+    """Round ``x`` to ``digits`` significant digits (so printed scores reproduce on other CPUs)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def estimator(family: str, **hyperparameters: Any) -> BaseEstimator:
+    """Build a fresh, seeded estimator of a named family, with some hyperparameters set.
+
+    Raises
+    ------
+    ValueError
+        For a family not in :data:`FAMILIES`, or a hyperparameter that family does not have.
+    """
+    if family not in FAMILIES:
+        raise ValueError(
+            f"Unknown model family {family!r}; choose one of {sorted(FAMILIES)}, "
+            "or pass an estimator instance."
+        )
+    model = FAMILIES[family]()
+    _check_names(model, hyperparameters, family)
+    return model.set_params(**hyperparameters)
+
+
+def _as_estimator(model: str | BaseEstimator, seed: int) -> tuple[str, BaseEstimator]:
+    """Return ``(family name, fresh estimator)``, seeding ``random_state`` when it is unset."""
+    if isinstance(model, str):
+        return model, estimator(model)
+    if not isinstance(model, BaseEstimator):
+        raise TypeError(
+            f"model={model!r} is neither a family name nor a scikit-learn estimator; "
+            f"use one of {sorted(FAMILIES)} or an estimator such as LogisticRegression()."
+        )
+    model = clone(model)
+    if model.get_params().get("random_state", 0) is None:
+        model.set_params(random_state=seed)
+    names = {type(FAMILIES[f]()): f for f in FAMILIES}
+    return names.get(type(model), type(model).__name__), model
+
+
+def _check_names(model: BaseEstimator, space: Mapping[str, Any], label: str) -> None:
+    valid = sorted(k for k in model.get_params(deep=False))
+    unknown = [k for k in space if k not in valid]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
+        hint = "".join(f" Did you mean {h[0]!r} for {k!r}?" for k, h in hints.items() if h)
+        raise ValueError(
+            f"Unknown hyperparameter(s) {unknown} for {label} ({type(model).__name__}).{hint} "
+            f"Valid ones: {valid}."
+        )
+
+
+def _check_space(space: Mapping[str, Any], label: str, method: str) -> None:
+    if not isinstance(space, Mapping) or not space:
+        raise ValueError(
+            f"The search space for {label} is empty ({space!r}): give at least one hyperparameter "
+            "with a list of values, e.g. {'C': [0.1, 1.0, 10.0]}."
+        )
+    for name, values in space.items():
+        if hasattr(values, "rvs"):
+            if method == "grid":
+                raise ValueError(
+                    f"Hyperparameter {name!r} of {label} is a distribution; a grid search needs a "
+                    "list of values. Use method='random' (or 'halving') for distributions."
+                )
+            continue
+        if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
+            raise ValueError(
+                f"Hyperparameter {name!r} of {label} has values {values!r}; give a list, "
+                f"e.g. {{{name!r}: [{values!r}]}}."
+            )
+        if len(values) == 0:
+            raise ValueError(
+                f"The search space for {label} is empty: hyperparameter {name!r} has no values. "
+                "Give at least one, e.g. [1, 10]."
+            )
+
+
+def _check_scoring(scoring: str) -> None:
+    names = sorted(get_scorer_names())
+    if scoring not in names:
+        close = difflib.get_close_matches(scoring, names, n=3)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"Unknown scoring {scoring!r}.{hint} Common ones: ['accuracy', 'balanced_accuracy', "
+            "'f1_macro', 'neg_log_loss', 'roc_auc_ovr']; all: sklearn.metrics.get_scorer_names()."
+        )
+
+
+def _grid(spaces: Mapping[str, Mapping[str, Any]], seed: int, method: str) -> tuple[list, dict]:
+    """Turn ``{family: {name: values}}`` into a scikit-learn grid over the pipeline's model step."""
+    if not isinstance(spaces, Mapping) or not spaces:
+        raise ValueError(
+            f"The search space is empty ({spaces!r}): give at least one model family with its "
+            "hyperparameters, e.g. {'logistic_regression': {'C': [0.1, 1.0, 10.0]}}."
+        )
+    grid, families = [], {}
+    for model, space in spaces.items():
+        family, est = _as_estimator(model, seed)
+        _check_space(space, family, method)
+        _check_names(est, space, family)
+        families[type(est)] = family
+        grid.append({"model": [est], **{f"model__{k}": v for k, v in space.items()}})
+    return grid, families
+
+
+class _Progress:
+    """A tqdm.auto bar counted in fits; the search grows its total as each round is planned."""
+
+    def __init__(self, enabled: bool, label: str):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=0, desc=label, unit="fit", leave=True)
+
+    def grow(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.total += n
+            self.bar.refresh()
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _TrackedSearch:
+    """Report progress to a tqdm bar by evaluating the candidates in chunks.
+
+    scikit-learn 1.9's own ``sklearn.callback.ProgressBar`` draws with rich: in a notebook it
+    prints an HTML table whose timings change on every run (strict nbval cannot compare it), and
+    worker processes report to it over a local socket, which a remote Dask worker cannot reach.
+    Evaluating candidates in chunks through the documented ``evaluate_candidates`` hook keeps
+    the count in this process whatever the joblib backend, and tqdm.auto draws a widget in
+    notebooks (which nbval skips) and text elsewhere.
+    """
+
+    progress: _Progress
+    chunk: int
+
+    def __getstate__(self):
+        # The search is sent to the workers with each fit; its progress bar stays here.
+        state = dict(super().__getstate__())
+        state.pop("progress", None)
+        return state
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        def tracked(candidate_params, cv=None, more_results=None, callback_ctx=None):
+            params = list(candidate_params)
+            self.progress.grow(len(params) * self.n_splits_)
+            results = None
+            for start in range(0, len(params), self.chunk):
+                part = slice(start, start + self.chunk)
+                more = None if more_results is None else {
+                    k: v[part] for k, v in more_results.items()
+                }
+                results = evaluate_candidates(params[part], cv, more)
+                self.progress.update(len(params[part]) * self.n_splits_)
+            return results
+
+        super()._run_search(tracked, callback_ctx=callback_ctx)
+
+
+class _TrackedGrid(_TrackedSearch, GridSearchCV):
+    pass
+
+
+class _TrackedRandom(_TrackedSearch, RandomizedSearchCV):
+    pass
+
+
+class _TrackedHalvingGrid(_TrackedSearch, HalvingGridSearchCV):
+    pass
+
+
+class _TrackedHalvingRandom(_TrackedSearch, HalvingRandomSearchCV):
+    pass
+
+
+_CLASSES = {("grid", False): _TrackedGrid, ("random", False): _TrackedRandom,
+            ("halving", False): _TrackedHalvingGrid, ("halving", True): _TrackedHalvingRandom}
+
+
+@contextlib.contextmanager
+def _backend(cluster: Any) -> Iterator[None]:
+    """Run joblib on the local cores, or on Dask when given a cluster, an address or ``"local"``."""
+    import joblib
+
+    if cluster is None:
+        # Threads, not processes: on data this small a fit takes milliseconds, while starting
+        # a pool of worker processes takes seconds; the fits release the GIL in their
+        # numerical cores. An explicit joblib.parallel_config(backend=...) still wins.
+        with joblib.parallel_config(prefer="threads"):
+            yield
+        return
+    from dask.distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if isinstance(cluster, Client):
+            client = cluster
+        elif cluster == "local":
+            local = stack.enter_context(LocalCluster(dashboard_address=None))
+            client = stack.enter_context(Client(local))
+        elif isinstance(cluster, str):
+            if not cluster.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+                raise ValueError(
+                    f"cluster={cluster!r} is not a Dask scheduler address; give e.g. "
+                    "'tcp://127.0.0.1:8786', 'local' for a local cluster, or None for joblib."
+                )
+            client = stack.enter_context(Client(cluster))
+        else:
+            client = stack.enter_context(Client(cluster))
+        with client.as_current(), joblib.parallel_config(backend="dask"):
+            yield
+
+
+def compare(
+    spaces: Mapping[str | BaseEstimator, Mapping[str, Any]],
+    X: pd.DataFrame | None = None,
+    y: pd.Series | None = None,
+    *,
+    method: str = "grid",
+    scoring: str = "accuracy",
+    cv: int = 5,
+    n_iter: int = 10,
+    seed: int = SEED,
+    n_jobs: int | None = -1,
+    cluster: Any = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Search hyperparameters of several model families at once and refit the best pipeline.
+
+    Parameters
+    ----------
+    spaces : mapping
+        Family name (see :data:`FAMILIES`) or estimator → ``{hyperparameter: values}``.
+        Values are lists; ``method="random"`` also takes scipy.stats distributions.
+    X, y : DataFrame of shape (n_rows, 6), Series of shape (n_rows,), optional
+        Training data; default the training part of :func:`mlprod.data.split`. Never pass the
+        test set: a model tuned on it looks better than it will be.
+    method : {"grid", "random", "halving"}
+        Every candidate; ``n_iter`` sampled candidates; or successive halving (all candidates
+        on few rows, the best third kept each round on three times as many rows).
+    scoring : str
+        A scikit-learn scorer name, e.g. ``"accuracy"``, ``"neg_log_loss"``.
+    cv : int
+        Number of stratified folds, shuffled with ``seed``.
+    n_iter : int
+        Candidates sampled by ``method="random"``.
+    seed : int
+        Seeds the folds, the sampling and every estimator whose ``random_state`` is unset.
+    n_jobs : int or None
+        Parallel fits; -1 uses every local core (or every Dask worker).
+    cluster : None, "local", str, dask Client or cluster
+        None runs on the local cores through joblib; otherwise the fits run on Dask: "local"
+        starts a local cluster for this call, a string is a scheduler address
+        (``"tcp://127.0.0.1:8786"``), a Client or cluster object is used as is.
+    progress : bool
+        Show a tqdm.auto progress bar counted in fits.
+
+    Returns
+    -------
+    SearchResult
+
+    Raises
+    ------
+    ValueError
+        For an empty space, an unknown family, hyperparameter, method or scoring name.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown search method {method!r}; choose one of {list(METHODS)}.")
+    _check_scoring(scoring)
+    grid, families = _grid(spaces, seed, method)
+    if X is None or y is None:
+        split = data.split(seed=seed)
+        X, y = split.X_train, split.y_train
+    has_distributions = any(hasattr(v, "rvs") for g in grid for v in g.values())
+    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    kwargs: dict[str, Any] = dict(scoring=scoring, cv=folds, n_jobs=n_jobs,
+                                  return_train_score=True)
+    if method == "grid":
+        kwargs["param_grid"] = grid
+    elif method == "random":
+        kwargs.update(param_distributions=grid, n_iter=n_iter, random_state=seed)
+    elif has_distributions:
+        kwargs.update(param_distributions=grid, random_state=seed)
+    else:
+        kwargs.update(param_grid=grid, random_state=seed)
+    searcher = _CLASSES[method, has_distributions and method == "halving"](
+        data.make_pipeline(), **kwargs)
+    searcher.progress = _Progress(progress, f"{method} search")
+    searcher.chunk = max(2, 2 * _workers(n_jobs, cluster))
+    start = time.perf_counter()
+    try:
+        with _backend(cluster):
+            searcher.fit(X, y)
+    finally:
+        searcher.progress.close()
+    seconds = time.perf_counter() - start
+    results = _tidy(searcher.cv_results_, families, len(X))
+    n_fits = len(searcher.cv_results_["params"]) * searcher.n_splits_
+    best = _short(searcher.best_params_, families)
+    return SearchResult(results=results, best_pipeline=searcher.best_estimator_,
+                        best_params=best, best_score=float(searcher.best_score_),
+                        scoring=scoring, method=method, n_fits=n_fits, seconds=seconds)
+
+
+def search(
+    model: str | BaseEstimator,
+    space: Mapping[str, Any],
+    X: pd.DataFrame | None = None,
+    y: pd.Series | None = None,
+    **options: Any,
+) -> SearchResult:
+    """Search one model family's hyperparameters on the whole pipeline and refit the best.
+
+    ``search("random_forest", {"max_depth": [2, 4, None]}, method="random")`` is
+    ``compare({"random_forest": {...}}, ...)``; see :func:`compare` for the options.
+    """
+    return compare({model: space}, X, y, **options)
+
+
+def _workers(n_jobs: int | None, cluster: Any) -> int:
+    if cluster is not None or n_jobs is None:
+        return 1 if n_jobs is None else max(1, n_jobs)
+    import joblib
+
+    return joblib.effective_n_jobs(n_jobs)
+
+
+def _short(params: Mapping[str, Any], families: Mapping[type, str]) -> dict[str, Any]:
+    """``{"model": LR(), "model__C": 1}`` → ``{"family": "logistic_regression", "C": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key == "model":
+            out["family"] = families.get(type(value), type(value).__name__)
+        else:
+            out[key.removeprefix("model__")] = value
+    return out
+
+
+def _tidy(cv_results: Mapping[str, Any], families: Mapping[type, str], n_rows: int
+          ) -> pd.DataFrame:
+    params = [_short(p, families) for p in cv_results["params"]]
+    names = list(dict.fromkeys(k for p in params for k in p))
+    # Object columns keep a searched ``None`` (e.g. max_depth=None) apart from "not this
+    # family's hyperparameter" (NaN).
+    rows = pd.DataFrame({k: pd.Series([p.get(k, np.nan) for p in params], dtype=object)
+                         for k in names})
+    rows["mean_score"] = cv_results["mean_test_score"]
+    rows["std_score"] = cv_results["std_test_score"]
+    rows["mean_train_score"] = cv_results["mean_train_score"]
+    rows["fit_time"] = cv_results["mean_fit_time"]
+    rows["n_resources"] = cv_results.get("n_resources", n_rows)
+    if "iter" in cv_results:  # successive halving: keep each candidate's last round
+        rows["iter"] = cv_results["iter"]
+        key = rows.drop(columns=["mean_score", "std_score", "mean_train_score", "fit_time",
+                                 "n_resources", "iter"]).astype(str).agg("|".join, axis=1)
+        rows = rows.assign(_key=key).sort_values("iter").drop_duplicates("_key", keep="last")
+        rows = rows.sort_values(["iter", "mean_score"], ascending=[False, False],
+                                kind="stable").drop(columns=["_key", "iter"])
+    else:
+        rows = rows.sort_values("mean_score", ascending=False, kind="stable")
+    rows["rank"] = np.arange(1, len(rows) + 1)
+    return rows.reset_index(drop=True)
+
+
+def default_spaces(full: bool = False) -> dict[str, dict[str, list]]:
+    """Return lesson 02's search space: :data:`QUICK_SPACES`, or :data:`FULL_SPACES` if ``full``."""
+    return {k: dict(v) for k, v in (FULL_SPACES if full else QUICK_SPACES).items()}
+
+
+def default_search(full: bool = False, **options: Any) -> SearchResult:
+    """Run lesson 02's search: a grid over three model families on the seeded training split.
+
+    ``options`` go to :func:`compare` (``n_jobs``, ``cluster``, ``progress``); they change where
+    and how fast it runs, never its result.
+    """
+    return compare(default_spaces(full), **options)
+
+
+def tuned_pipeline() -> Pipeline:
+    """Return the refitted best pipeline of lesson 02's default search (deterministic, seconds).
+
+    Steps are ``("preprocess", ColumnTransformer)`` then ``("model", estimator)``. It runs on one
+    core without a progress bar; the result is the same as the notebook's.
+    """
+    return default_search(n_jobs=1, progress=False).best_pipeline
