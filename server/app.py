@@ -1,0 +1,201 @@
+"""Build the server's ASGI application: ``create_app(repository, ...)``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from server.accesslog import AccessLog
+from server.context import RequestContext
+from server.endpoints import CSV, JSON, Endpoints
+from server.errors import ApiError, error_response
+from server.openapi import CSV_TEXT, OBJECT, RouteDoc, docs_page, document
+from server.repository import Repository
+
+OPTIONS_ENV = "MODEL_SERVER_OPTIONS"
+_INFER = "/v2/models/{name}/versions/{version}/infer"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# (path, method, handler, summary, tag, description, request, response, errors);
+# the inference routes come first: the router tries routes in order.
+ROUTES: list[tuple[RouteDoc, str]] = [
+    (RouteDoc(_INFER, "POST", "Infer with one version", "V2",
+              "Version is a number or an alias (production, candidate).",
+              {JSON: _ref("InferenceRequest")}, {JSON: _ref("InferenceResponse")},
+              (400, 404, 413, 415)), "infer"),
+    (RouteDoc("/v2/models/{name}/infer", "POST", "Infer with the default version", "V2",
+              "The production alias where set, else the latest version.",
+              {JSON: _ref("InferenceRequest")}, {JSON: _ref("InferenceResponse")},
+              (400, 404, 413, 415)), "infer"),
+    (RouteDoc("/invocations", "POST", "Predict (SageMaker, MLflow)", "SageMaker",
+              "Model from X-Amzn-SageMaker-Target-Model, else the default or only model. "
+              "Answer format from Accept: application/json (default) or text/csv.",
+              {CSV: CSV_TEXT, JSON: _ref("Table")}, {JSON: _ref("Predictions"), CSV: CSV_TEXT},
+              (400, 404, 413, 415)), "invocations"),
+    (RouteDoc("/ping", "GET", "Health (SageMaker)", "SageMaker",
+              "200 with an empty body when ready.", errors=(503,)), "ping"),
+    (RouteDoc("/execution-parameters", "GET", "Batch transform parameters", "SageMaker",
+              response={JSON: OBJECT}), "execution_parameters"),
+    (RouteDoc("/v2/health/live", "GET", "Server live", "V2", response={JSON: OBJECT}), "live"),
+    (RouteDoc("/v2/health/ready", "GET", "Server ready", "V2", response={JSON: OBJECT},
+              errors=(503,)), "ready_check"),
+    (RouteDoc("/v2", "GET", "Server metadata", "V2", response={JSON: OBJECT}),
+     "server_metadata"),
+    (RouteDoc("/v2/models", "GET", "List models", "V2", response={JSON: OBJECT}), "list_models"),
+    (RouteDoc("/v2/models/{name}", "GET", "Model metadata", "V2",
+              response={JSON: _ref("ModelMetadata")}, errors=(404,)), "model_metadata"),
+    (RouteDoc("/v2/models/{name}/ready", "GET", "Model ready", "V2", response={JSON: OBJECT},
+              errors=(404,)), "model_ready"),
+    (RouteDoc("/v2/models/{name}/versions/{version}", "GET", "Version metadata", "V2",
+              response={JSON: _ref("ModelMetadata")}, errors=(404,)), "model_metadata"),
+    (RouteDoc("/v2/models/{name}/versions/{version}/ready", "GET", "Version ready", "V2",
+              response={JSON: OBJECT}, errors=(404,)), "model_ready"),
+    (RouteDoc("/v2/repository/index", "POST", "Repository index", "V2 repository",
+              "Every model version served, with its state.", response={JSON: OBJECT}),
+     "repository_index"),
+    (RouteDoc("/v2/repository/models/{name}/load", "POST", "Load or reload a model",
+              "V2 repository", "Reads the model's folder again: new versions and aliases.",
+              response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
+    (RouteDoc("/v2/repository/models/{name}/unload", "POST", "Unload a model", "V2 repository",
+              response={JSON: OBJECT}, errors=(404,)), "unload_model"),
+    (RouteDoc("/health", "GET", "Health (MLflow)", "MLflow", response={JSON: OBJECT}), "live"),
+    (RouteDoc("/version", "GET", "Server version (MLflow)", "MLflow", response={JSON: OBJECT}),
+     "version"),
+    (RouteDoc("/openapi.json", "GET", "This OpenAPI document", "Docs", response={JSON: OBJECT}),
+     "openapi"),
+    (RouteDoc("/docs", "GET", "The routes as a web page", "Docs",
+              response={"text/html": {"type": "string"}}), "docs"),
+    (RouteDoc("/", "GET", "The routes as a web page", "Docs",
+              response={"text/html": {"type": "string"}}), "docs"),
+]
+
+
+def create_app(
+    repository: str | os.PathLike | Repository,
+    *,
+    default_model: str | None = None,
+    max_body_bytes: int = 6_291_456,
+    token: str | None = None,
+    access_log: bool | AccessLog = True,
+    intra_op_num_threads: int = 1,
+) -> Starlette:
+    """Create the server application for a model repository.
+
+    Parameters
+    ----------
+    repository : path or Repository
+        The repository root (``<model>/<version>/model.onnx``), loaded now, once.
+    default_model : str, optional
+        The model ``/invocations`` serves when the request names none.
+    max_body_bytes : int
+        Requests with larger bodies get a 413. SageMaker's limit is 6 MB.
+    token : str, optional
+        Bearer token required on every route but ``/v2/health/*`` and ``/ping``.
+        Default: ``$MODEL_SERVER_TOKEN``; no token when unset or empty.
+    access_log : bool or AccessLog
+        One line per request (id, client, route, status, latency) on stderr.
+    intra_op_num_threads : int
+        ONNX Runtime threads per call.
+
+    Raises
+    ------
+    RepositoryError
+        If the repository cannot be served (message names the file and the fix).
+    ValueError
+        If ``default_model`` is not in the repository.
+    """
+    if not isinstance(repository, Repository):
+        repository = Repository(repository, intra_op_num_threads=intra_op_num_threads)
+    if not repository.models:
+        repository.load()
+    if default_model is not None and default_model not in repository.models:
+        raise ValueError(f"default_model={default_model!r} is not in the repository; "
+                         f"available: {sorted(repository.models)}.")
+    if token is None:
+        token = os.environ.get("MODEL_SERVER_TOKEN") or None
+    log = access_log if isinstance(access_log, AccessLog) else (AccessLog() if access_log
+                                                                 else None)
+    endpoints = Endpoints(repository, default_model=default_model, max_body_bytes=max_body_bytes)
+    docs = [doc for doc, _ in ROUTES]
+    openapi = document(docs, sorted(repository.models), token=token is not None)
+    openapi_bytes = json.dumps(openapi, indent=1).encode()
+    page = docs_page(openapi)
+
+    async def openapi_route(request: Request) -> Response:
+        return Response(openapi_bytes, media_type=JSON)
+
+    async def docs_route(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    handlers = {"openapi": openapi_route, "docs": docs_route}
+    routes = [Route(doc.path, handlers.get(name) or getattr(endpoints, name),
+                    methods=[doc.method], name=f"{name}:{doc.path}")
+              for doc, name in ROUTES]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        endpoints.ready = True
+        try:
+            yield
+        finally:
+            endpoints.ready = False
+            if log is not None:
+                log.flush()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext, token=token, log=log)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                            Exception: _internal_error},
+        lifespan=lifespan,
+    )
+    app.state.repository = repository
+    app.state.endpoints = endpoints
+    app.state.openapi = openapi
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Create the app from the JSON options in ``$MODEL_SERVER_OPTIONS`` (one per worker)."""
+    return create_app(**json.loads(os.environ[OPTIONS_ENV]))
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    method, path = request.method, request.url.path
+    if exc.status_code == 404:
+        message = (f"No route {method} {path}. See /docs (or /openapi.json) for the routes, "
+                   f"e.g. POST /v2/models/<name>/infer or POST /invocations.")
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{method} is not allowed on {path}. Use {allowed}."
+    else:
+        message = f"{exc.detail} ({method} {path})."
+    return error_response(exc.status_code, message, exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the server's log, never into the answer.
+    traceback.print_exception(exc, file=sys.stderr)
+    request_id = request.scope.get("request_id", b"-").decode("latin-1")
+    return error_response(500, f"Internal server error (request id {request_id}); the server "
+                               f"log has the details.", headers={"X-Request-Id": request_id})

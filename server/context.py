@@ -1,0 +1,90 @@
+"""Per-request context as plain ASGI middleware: request id, bearer token check, access log."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+from server.accesslog import AccessLog
+from server.errors import error_response
+
+OPEN_PATHS = ("/v2/health/", "/ping")
+
+
+class RequestContext:
+    """Give every request an id (``X-Request-Id``, echoed or generated), check the token, log it.
+
+    Parameters
+    ----------
+    app : ASGI app
+        The application to wrap.
+    token : str or None
+        When set, every path but ``/v2/health/*`` and ``/ping`` needs
+        ``Authorization: Bearer <token>``.
+    log : AccessLog or None
+        Where access lines go; None turns the access log off.
+    """
+
+    def __init__(self, app, token: str | None = None, log: AccessLog | None = None):
+        self.app = app
+        self.token = token.encode() if token else None
+        self.log = log
+        self._prefix = os.urandom(4).hex()
+        self._count = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = authorization = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                request_id = value[:128]
+            elif key == b"authorization":
+                authorization = value
+        if request_id is None:
+            self._count += 1
+            request_id = f"{self._prefix}-{self._count:x}".encode()
+        scope["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        try:
+            if self.token is not None and not self._allowed(scope["path"], authorization):
+                await self._unauthorized(authorization)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            if self.log is not None:
+                client = scope.get("client")
+                self.log.write(request_id.decode("latin-1"), client[0] if client else "-",
+                               scope["method"], scope["path"], status,
+                               time.perf_counter() - start)
+
+    def _allowed(self, path: str, authorization: bytes | None) -> bool:
+        if path.startswith(OPEN_PATHS[0]) or path == OPEN_PATHS[1]:
+            return True
+        if authorization is None or authorization[:7].lower() != b"bearer ":
+            return False
+        return hmac.compare_digest(authorization[7:].strip(), self.token)
+
+    @staticmethod
+    def _unauthorized(authorization: bytes | None):
+        if authorization is None:
+            problem = "No Authorization header"
+        elif authorization[:7].lower() != b"bearer ":
+            problem = "The Authorization header is not a bearer token"
+        else:
+            problem = "The bearer token is wrong"
+        return error_response(
+            401, f"{problem}. Send 'Authorization: Bearer <token>' with the token the server "
+                 f"was started with (MODEL_SERVER_TOKEN).",
+            headers={"WWW-Authenticate": 'Bearer realm="model-server"'})

@@ -1,0 +1,288 @@
+"""Read a Triton-layout model repository: one ONNX Runtime session per version, loaded once.
+
+Layout: ``<repo>/<model>/<version>/model.onnx`` (+ ``model.sha256``), ``<repo>/<model>/aliases.json``
+and ``<repo>/<model>/config.pbtxt``. Feature and class names come from the ONNX file's
+``metadata_props``; input and output names, types and shapes from the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from server.errors import ApiError
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VERSION = re.compile(r"[1-9][0-9]*")
+
+# ONNX tensor element types as Open Inference Protocol datatypes and numpy dtypes.
+DATATYPES: dict[str, tuple[str, np.dtype]] = {
+    "tensor(float)": ("FP32", np.dtype(np.float32)),
+    "tensor(double)": ("FP64", np.dtype(np.float64)),
+    "tensor(float16)": ("FP16", np.dtype(np.float16)),
+    "tensor(int8)": ("INT8", np.dtype(np.int8)),
+    "tensor(int16)": ("INT16", np.dtype(np.int16)),
+    "tensor(int32)": ("INT32", np.dtype(np.int32)),
+    "tensor(int64)": ("INT64", np.dtype(np.int64)),
+    "tensor(uint8)": ("UINT8", np.dtype(np.uint8)),
+    "tensor(uint16)": ("UINT16", np.dtype(np.uint16)),
+    "tensor(uint32)": ("UINT32", np.dtype(np.uint32)),
+    "tensor(uint64)": ("UINT64", np.dtype(np.uint64)),
+    "tensor(bool)": ("BOOL", np.dtype(np.bool_)),
+    "tensor(string)": ("BYTES", np.dtype(object)),
+}
+
+
+class RepositoryError(Exception):
+    """The repository on disk cannot be served: the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model: name, V2 datatype, shape (-1 = any) and numpy dtype."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def metadata(self) -> dict:
+        """Return the V2 metadata entry ``{"name", "datatype", "shape"}``."""
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column of a tabular model: its name and kind (``numeric`` or ``categorical``)."""
+
+    name: str
+    kind: str
+
+
+@dataclass
+class ModelVersion:
+    """One loaded version of a model: its session, tensors, features and classes."""
+
+    name: str
+    version: int
+    path: Path
+    session: ort.InferenceSession
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    features: list[Feature]
+    classes: list[str]
+    sha256: str
+    input_names: frozenset[str] = field(init=False)
+    output_names: list[str] = field(init=False)
+    tabular: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.input_names = frozenset(spec.name for spec in self.inputs)
+        self.output_names = [spec.name for spec in self.outputs]
+        by_name = {spec.name: spec for spec in self.inputs}
+        # Tabular: one [-1, 1] input per feature, so CSV and records can feed it column by column.
+        self.tabular = bool(self.features) and all(
+            f.name in by_name and len(by_name[f.name].shape) == 2
+            and by_name[f.name].shape[1] == 1 for f in self.features
+        ) and len(self.features) == len(self.inputs)
+
+    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the session on ``feed`` (input name → array) and return every output."""
+        return self.session.run(self.output_names, feed)
+
+
+@dataclass
+class Model:
+    """A named model: its loaded versions and aliases (``production``, ``candidate``...)."""
+
+    name: str
+    versions: dict[int, ModelVersion]
+    aliases: dict[str, int]
+
+    def default_version(self) -> int:
+        """Return the version served when none is named: ``production`` if set, else the latest."""
+        production = self.aliases.get("production")
+        if production in self.versions:
+            return production
+        return max(self.versions)
+
+    def resolve(self, version: str | None) -> ModelVersion:
+        """Return the version named by an integer, an alias or ``None`` (the default).
+
+        Raises
+        ------
+        ApiError
+            404 naming the versions and aliases that exist.
+        """
+        if version is None or version == "":
+            return self.versions[self.default_version()]
+        if version.isdigit():
+            number = int(version)
+        elif version in self.aliases:
+            number = self.aliases[version]
+        else:
+            raise ApiError(404, f"Model '{self.name}' has no version or alias '{version}'; "
+                                f"{self.describe()}. Use one of those in the path.")
+        found = self.versions.get(number)
+        if found is None:
+            raise ApiError(404, f"Model '{self.name}' has no version {version}; "
+                                f"{self.describe()}. Use one of those in the path.")
+        return found
+
+    def describe(self) -> str:
+        """Describe the available versions and aliases, for error messages."""
+        aliases = ", ".join(f"{k} -> {v}" for k, v in sorted(self.aliases.items()))
+        return f"versions {sorted(self.versions)}, aliases {{{aliases}}}"
+
+
+class Repository:
+    """The models served, read from a repository folder once.
+
+    Parameters
+    ----------
+    root : path
+        The repository root, holding one folder per model.
+    intra_op_num_threads : int
+        Threads ONNX Runtime uses inside one call. 1 is fastest for small tabular models
+        when the server handles many requests at once (benchmarks/bench.py measures it).
+    """
+
+    def __init__(self, root: str | os.PathLike, intra_op_num_threads: int = 1):
+        self.root = Path(root)
+        self.intra_op_num_threads = intra_op_num_threads
+        self.models: dict[str, Model] = {}
+
+    def load(self) -> Repository:
+        """Load every model and version under ``root``; return self.
+
+        Raises
+        ------
+        RepositoryError
+            If the folder is missing, holds no model, or a file is unreadable or altered.
+        """
+        if not self.root.is_dir():
+            raise RepositoryError(
+                f"Model repository {str(self.root)!r} is not a folder. Pass the folder that holds "
+                f"<model>/<version>/model.onnx, e.g. --model-repository build/models.")
+        models = {}
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and NAME.fullmatch(folder.name):
+                model = self.load_model(folder.name)
+                if model is not None:
+                    models[model.name] = model
+        if not models:
+            raise RepositoryError(
+                f"No model in repository {str(self.root)!r}: expected "
+                f"<model>/<version>/model.onnx under it. Register one (mlprod.registry) or "
+                f"point --model-repository at the repository root.")
+        self.models = models
+        return self
+
+    def load_model(self, name: str) -> Model | None:
+        """Load every version of model ``name``; return None if it has no version folder."""
+        folder = self.root / name
+        versions = {}
+        for child in folder.iterdir():
+            if child.is_dir() and VERSION.fullmatch(child.name) and (child / "model.onnx").is_file():
+                versions[int(child.name)] = self._load_version(name, int(child.name), child)
+        if not versions:
+            return None
+        return Model(name, dict(sorted(versions.items())), _read_aliases(folder))
+
+    def get(self, name: str) -> Model:
+        """Return model ``name``, or raise a 404 ApiError listing the models served."""
+        model = self.models.get(name)
+        if model is None:
+            raise ApiError(404, f"No model '{name}' in this server; available: "
+                                f"{sorted(self.models)}. Use one of those names.")
+        return model
+
+    def _load_version(self, name: str, version: int, folder: Path) -> ModelVersion:
+        path = folder / "model.onnx"
+        content = path.read_bytes()
+        digest = hashlib.sha256(content).hexdigest()
+        expected_file = folder / "model.sha256"
+        if expected_file.is_file():
+            expected = (expected_file.read_text().split() or [""])[0]
+            if expected.lower() != digest:
+                raise RepositoryError(
+                    f"{path} does not match {expected_file} (sha256 {digest}, expected {expected}): "
+                    f"the file changed after it was registered. Register the model again.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.intra_op_num_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise RepositoryError(f"ONNX Runtime cannot load {path}: {exc}. "
+                                  f"Export the model again with mlprod.export.to_onnx.") from exc
+        meta = session.get_modelmeta().custom_metadata_map
+        inputs = [_spec(arg, path) for arg in session.get_inputs()]
+        outputs = [_spec(arg, path) for arg in session.get_outputs()]
+        features = _read_features(meta, inputs, path)
+        classes = _read_json(meta, "classes", path) or []
+        loaded = ModelVersion(name, version, path, session, inputs, outputs, features,
+                              [str(c) for c in classes], digest)
+        if loaded.tabular:
+            _warm_up(loaded)
+        return loaded
+
+
+def _spec(arg, path: Path) -> TensorSpec:
+    if arg.type not in DATATYPES:
+        raise RepositoryError(f"{path}: tensor '{arg.name}' has type {arg.type}, which this "
+                              f"server does not serve; supported: {sorted(DATATYPES)}.")
+    datatype, dtype = DATATYPES[arg.type]
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape)
+    return TensorSpec(arg.name, datatype, shape, dtype)
+
+
+def _read_json(meta: dict[str, str], key: str, path: Path):
+    if key not in meta:
+        return None
+    try:
+        return json.loads(meta[key])
+    except ValueError as exc:
+        raise RepositoryError(f"{path}: metadata_props[{key!r}] is not JSON ({exc}). "
+                              f"Export the model again with mlprod.export.to_onnx.") from exc
+
+
+def _read_features(meta: dict[str, str], inputs: list[TensorSpec], path: Path) -> list[Feature]:
+    declared = _read_json(meta, "features", path)
+    if declared is None:  # not written by mlprod: derive the columns from the inputs
+        return [Feature(s.name, "categorical" if s.datatype == "BYTES" else "numeric")
+                for s in inputs]
+    try:
+        return [Feature(str(f["name"]), str(f["kind"])) for f in declared]
+    except (TypeError, KeyError) as exc:
+        raise RepositoryError(f"{path}: metadata_props['features'] must be a list of "
+                              f"{{'name', 'kind'}}; got {declared!r:.200}.") from exc
+
+
+def _read_aliases(folder: Path) -> dict[str, int]:
+    path = folder / "aliases.json"
+    if not path.is_file():
+        return {}
+    try:
+        aliases = json.loads(path.read_text())
+        return {str(k): int(v) for k, v in aliases.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise RepositoryError(f"{path} must map alias names to versions, like "
+                              f'{{"production": 1}}; it cannot be read: {exc}.') from exc
+
+
+def _warm_up(model: ModelVersion) -> None:
+    """Run one all-missing row, so the first request does not pay ONNX Runtime's first-call cost."""
+    feed = {
+        spec.name: np.full((1, 1), "" if spec.datatype == "BYTES" else np.nan, dtype=spec.dtype)
+        for spec in model.inputs
+    }
+    model.run(feed)
