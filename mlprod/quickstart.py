@@ -18,15 +18,16 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sklearn.pipeline import Pipeline
-
-from mlprod import data
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 MODEL_NAME = "penguins"
 ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = ("data.py", "tuning.py", "export.py", "registry.py", "quickstart.py")
+_SOURCES = ("data.py", "tuning.py", "export", "registry.py", "quickstart.py")
 
 
 def cache_dir() -> Path:
@@ -36,21 +37,15 @@ def cache_dir() -> Path:
 
 def cache_key() -> str:
     """Hash the library versions, the data and the kit's model-building source into a short key."""
-    import onnx
-    import onnxruntime
-    import skl2onnx
-    import sklearn
-
     h = hashlib.sha256()
-    for version in (sklearn.__version__, skl2onnx.__version__, onnx.__version__,
-                    onnxruntime.__version__):
-        h.update(version.encode())
-    h.update(data.penguins_path().read_bytes())
+    for package in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy"):
+        h.update(f"{package}=={metadata.version(package)}".encode())
     here = Path(__file__).resolve().parent
+    h.update((here / "datasets" / "penguins.csv").read_bytes())
     for name in _SOURCES:
-        source = here / name
-        if source.exists():
-            h.update(source.read_bytes())
+        for source in sorted((here / name).rglob("*.py")) if (here / name).is_dir() else [here / name]:
+            if source.exists():
+                h.update(source.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -75,6 +70,8 @@ def _cached_file(name: str, build: Callable[[Path], None]) -> Path:
 
 def trained_pipeline(model=None) -> Pipeline:
     """Fit the lesson-01 pipeline (default: logistic regression) on the seeded training split."""
+    from mlprod import data
+
     split = data.split()
     return data.make_pipeline(model).fit(split.X_train, split.y_train)
 
@@ -98,7 +95,7 @@ def write_model_repository(root: str | os.PathLike) -> Path:
 
     Aliases: ``production`` → 1, ``candidate`` → 2.
     """
-    from mlprod import export
+    from mlprod import data, export
     from mlprod.registry import Registry
 
     split = data.split()
