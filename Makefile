@@ -28,9 +28,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mlprod needs Python 3.11 or newer; set PYTHON=python3.11")'
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet requirements.lock
-	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --no-deps -e .
-	VIRTUAL_ENV=$(VENV) $(UV) pip uninstall --quiet rfc3987-syntax
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(UV) pip uninstall --quiet --python $(PY) rfc3987-syntax
 	@touch $@
 
 venv: $(STAMP)
