@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 DESCRIPTION = """Serve the ONNX models of a model repository over the Open Inference Protocol (V2)
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.workers == 1:
+        # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; this handler
+        # receives it, so a graceful stop exits 0 (as with several workers).
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
         uvicorn.run(app, **settings)
     else:
         # Each worker process builds its own app (and sessions) from the same options.

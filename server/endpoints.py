@@ -81,7 +81,7 @@ class Endpoints:
         else:
             found = model.resolve(None)
             versions = list(model.versions)
-        return json_response(v2.model_metadata(found, versions))
+        return json_response(v2.model_metadata(found, versions, model.aliases))
 
     async def version(self, request: Request) -> Response:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION})

@@ -99,14 +99,24 @@ def encode_response(model: ModelVersion, request_id: object, names: list[str],
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def model_metadata(model: ModelVersion, versions: list[int]) -> dict:
-    """Return V2 model metadata: name, versions, platform, inputs and outputs."""
+def model_metadata(model: ModelVersion, versions: list[int], aliases: dict[str, int]) -> dict:
+    """Return V2 model metadata: name, versions, platform, inputs, outputs and parameters.
+
+    ``parameters`` adds what the ONNX file declares beyond the protocol: ``classes`` (the
+    columns of ``probabilities``), ``features`` (the CSV column order) and the ``aliases``.
+    """
     return {
         "name": model.name,
         "versions": [str(v) for v in versions],
         "platform": "onnxruntime_onnx",
         "inputs": [s.metadata() for s in model.inputs],
         "outputs": [s.metadata() for s in model.outputs],
+        "parameters": {
+            "version": str(model.version),
+            "classes": model.classes,
+            "features": [{"name": f.name, "kind": f.kind} for f in model.features],
+            "aliases": aliases,
+        },
     }
 
 

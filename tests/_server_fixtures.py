@@ -1,0 +1,166 @@
+"""Start the reference server as a real process on a free port, and always stop it.
+
+Used by tests/test_server*.py and tests/test_protocol.py. A server is ready when
+``/v2/health/ready`` answers 200 (polled); it is stopped (SIGTERM, then SIGKILL) however the
+test ends, and ``--parent-pid`` makes it exit even if pytest itself is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import requests
+
+from mlprod import data, quickstart
+
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """Return a port the OS says is free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m server`` in a child process; a context manager that waits for readiness.
+
+    Parameters
+    ----------
+    repository : path
+        The model repository to serve.
+    args : sequence of str
+        Extra command-line arguments.
+    env : dict, optional
+        Extra environment variables (``MODEL_SERVER_TOKEN``...).
+    command : sequence of str, optional
+        Replaces ``--model-repository <repo> --port <port>`` (e.g. ``["serve", ...]``).
+    """
+
+    def __init__(self, repository: str | os.PathLike | None, args: Sequence[str] = (),
+                 env: dict[str, str] | None = None, command: Sequence[str] | None = None,
+                 port: int | None = None):
+        self.repository = repository
+        self.port = port or free_port()
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.command = command
+        self.process: subprocess.Popen | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+
+    @property
+    def url(self) -> str:
+        """The base URL on 127.0.0.1."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> ServerProcess:
+        """Start the process; with ``wait``, return once ``/v2/health/ready`` answers 200."""
+        command = list(self.command) if self.command is not None else [
+            "--model-repository", str(self.repository), "--port", str(self.port)]
+        env = {k: v for k, v in os.environ.items() if k != "MODEL_SERVER_TOKEN"} | self.env
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", *command, "--parent-pid", str(os.getpid()),
+             *self.args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
+        """Poll readiness; return the seconds waited. Raise with the log if the server died."""
+        start = time.perf_counter()
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The server exited with {self.process.returncode}:\n"
+                                   f"{self.log()}")
+            try:
+                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return time.perf_counter() - start
+            except requests.ConnectionError:
+                pass
+            if time.perf_counter() - start > timeout:
+                self.stop()
+                raise RuntimeError(f"The server was not ready after {timeout} s:\n{self.log()}")
+            time.sleep(0.02)  # polling interval, not a wait for readiness
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Stop gracefully (SIGTERM), kill after ``timeout``; return the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log(self) -> str:
+        """Everything the server wrote to stdout and stderr so far."""
+        return Path(self._log.name).read_text(errors="replace")
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+def copy_repository(destination: Path) -> Path:
+    """Copy the course's cached repository (penguins v1, v2) to ``destination``, writable."""
+    shutil.copytree(quickstart.model_repository(), destination)
+    for path in destination.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return destination
+
+
+def reference(repository: Path, frame: pd.DataFrame, version: int = 1):
+    """Run the version's ONNX file in-process: return (labels, probabilities, classes)."""
+    path = repository / "penguins" / str(version) / "model.onnx"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(["label", "probabilities"], feed(frame))
+    import json
+
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    return list(labels), probabilities, classes
+
+
+def feed(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The ONNX feed for a frame of features: float32 numerics, str categoricals, [N, 1]."""
+    out = {c: frame[c].to_numpy(np.float32).reshape(-1, 1) for c in data.NUMERIC}
+    out |= {c: frame[c].to_numpy(object).reshape(-1, 1) for c in data.CATEGORICAL}
+    return out
+
+
+def v2_body(frame: pd.DataFrame) -> dict:
+    """A V2 inference request for ``frame``: NaN as null, one [N, 1] tensor per column."""
+    inputs = []
+    for c in data.FEATURES:
+        numeric = c in data.NUMERIC
+        values = [None if (numeric and np.isnan(v)) else (float(v) if numeric else v)
+                  for v in frame[c]]
+        inputs.append({"name": c, "shape": [len(frame), 1],
+                       "datatype": "FP32" if numeric else "BYTES", "data": values})
+    return {"inputs": inputs}
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """The frame as JSON records, NaN as null."""
+    rows = frame[data.FEATURES].astype(object).where(frame[data.FEATURES].notna(), None)
+    return rows.to_dict(orient="records")

@@ -1,0 +1,220 @@
+"""Bad input over real HTTP: each answer is a 4xx ``{"error": ...}`` naming the problem, and the
+next good request still succeeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from _server_fixtures import ServerProcess, copy_repository, records, v2_body
+
+from mlprod import data
+
+LIMIT = 20_000  # --max-body-bytes for this module's server, so 413s need only small bodies
+V2 = "/v2/models/penguins/infer"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    repo = copy_repository(tmp_path_factory.mktemp("server-errors") / "models")
+    with ServerProcess(repo, args=["--max-body-bytes", str(LIMIT)]) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def rows(split) -> list[dict]:
+    return records(split.X_test.head(3))
+
+
+def v2(rows: list[dict], **changes) -> dict:
+    """A V2 body for ``rows``; ``changes`` maps an input name to the fields to replace."""
+    import pandas as pd
+
+    body = v2_body(pd.DataFrame(rows))
+    for tensor in body["inputs"]:
+        tensor.update(changes.get(tensor["name"], {}))
+    return body
+
+
+def csv_text(rows: list[dict], header: bool = False) -> str:
+    lines = [",".join(data.FEATURES)] if header else []
+    lines += [",".join("" if r[c] is None else str(r[c]) for c in data.FEATURES) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def check_error(response: requests.Response, status: int, *fragments: str) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert list(body) == ["error"], body
+    message = body["error"]
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    assert "Traceback" not in message and 'File "' not in message
+    return message
+
+
+def good_requests_still_work(server, rows) -> None:
+    answer = requests.post(f"{server.url}{V2}", json=v2(rows))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["shape"] == [len(rows)]
+    csv_answer = requests.post(f"{server.url}/invocations", data=csv_text(rows),
+                               headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert csv_answer.status_code == 200, csv_answer.text
+    assert len(csv_answer.text.strip().splitlines()) == len(rows) + 1
+
+
+def _nan_json(rows):
+    # Python's json writes float("nan") as NaN, which JSON does not allow
+    return json.dumps(v2(rows, bill_length_mm={"data": [float("nan"), 1.0, 2.0]}))
+
+
+# (id, path, body builder, headers, status, fragments of the error message)
+V2_CASES = [
+    ("malformed", lambda r: '{"inputs": [', {}, 400, ["not valid JSON"]),
+    ("nan-token", _nan_json, {}, 400, ["not valid JSON", "null for a missing value"]),
+    ("empty-body", lambda r: "", {}, 400, ["not valid JSON", "empty"]),
+    ("not-an-object", lambda r: "[1, 2]", {}, 400, ["JSON object with 'inputs'", "list"]),
+    ("no-inputs", lambda r: "{}", {}, 400, ["'inputs' must be a non-empty list",
+                                            "bill_length_mm"]),
+    ("unknown-input", lambda r: json.dumps(v2(r, island={"name": "isle"})), {}, 400,
+     ["no input 'isle'", "island"]),
+    ("missing-input", lambda r: json.dumps({"inputs": v2(r)["inputs"][:5]}), {}, 400,
+     ["Missing inputs ['sex']"]),
+    ("duplicate-input",
+     lambda r: json.dumps({"inputs": v2(r)["inputs"] + v2(r)["inputs"][:1]}), {}, 400,
+     ["appears twice"]),
+    ("wrong-datatype", lambda r: json.dumps(v2(r, body_mass_g={"datatype": "FP64"})), {}, 400,
+     ["'body_mass_g'", "FP64", "expects FP32"]),
+    ("string-for-number",
+     lambda r: json.dumps(v2(r, bill_depth_mm={"data": ["deep", 18.0, 17.1]})), {}, 400,
+     ["'bill_depth_mm'", "'deep'", "not a number"]),
+    ("bool-for-number",
+     lambda r: json.dumps(v2(r, bill_depth_mm={"data": [True, False, True]})), {}, 400,
+     ["'bill_depth_mm'", "True", "not a number"]),
+    ("number-for-string", lambda r: json.dumps(v2(r, island={"data": ["Dream", 3, "Biscoe"]})),
+     {}, 400, ["'island'", "value 3", "not a string"]),
+    ("out-of-range", lambda r: json.dumps(v2(r, body_mass_g={"data": [1e39, 1.0, 2.0]})), {},
+     400, ["'body_mass_g'", "out of range", "1e+39"]),
+    ("shape-vs-data", lambda r: json.dumps(v2(r, sex={"shape": [2, 1]})), {}, 400,
+     ["'sex'", "shape [2, 1]", "holds 3 values"]),
+    ("bad-rank", lambda r: json.dumps(v2(r, sex={"shape": [3, 1, 1]})), {}, 400,
+     ["'sex'", "expects [-1, 1]"]),
+    ("bad-shape", lambda r: json.dumps(v2(r, sex={"shape": "3x1"})), {}, 400,
+     ["'sex'", "'3x1'", "list of non-negative integers"]),
+    ("empty-batch", lambda r: json.dumps(v2(r, **{c: {"shape": [0, 1], "data": []}
+                                                  for c in data.FEATURES})), {}, 400,
+     ["batch is empty"]),
+    ("ragged-rows", lambda r: json.dumps({"inputs": v2(r)["inputs"][:5] + v2(r[:2])["inputs"][5:]}),
+     {}, 400, ["different numbers of rows"]),
+    ("unknown-output", lambda r: json.dumps(v2(r) | {"outputs": [{"name": "proba"}]}), {}, 400,
+     ["no output ['proba']", "probabilities"]),
+    ("csv-content-type", lambda r: json.dumps(v2(r)), {"Content-Type": "text/csv"}, 415,
+     ["text/csv", "application/json"]),
+    ("binary-tensors", lambda r: json.dumps(v2(r)), {"Inference-Header-Content-Length": "10"},
+     415, ["binary", "binary_data=False"]),
+]
+
+
+@pytest.mark.parametrize("case", V2_CASES, ids=[c[0] for c in V2_CASES])
+def test_v2_bad_input(server, rows, case):
+    _, build, headers, status, fragments = case
+    response = requests.post(f"{server.url}{V2}", data=build(rows),
+                             headers={"Content-Type": "application/json"} | headers)
+    check_error(response, status, *fragments)
+    assert response.headers["X-Model-Name"] == "penguins"
+    good_requests_still_work(server, rows)
+
+
+CSV = {"Content-Type": "text/csv"}
+JSON = {"Content-Type": "application/json"}
+INVOCATION_CASES = [
+    ("csv-not-utf8", lambda r: "39.1,18.7,181,3750,Bisc\xf6e,male\n".encode("latin-1"), CSV,
+     400, ["not UTF-8"]),
+    ("csv-column-count", lambda r: "39.1,18.7,181\n", CSV, 400,
+     ["row 1 has 3 values", "expected 6", "bill_length_mm"]),
+    ("csv-wrong-header",
+     lambda r: csv_text(r, header=True).replace("body_mass_g", "mass", 1), CSV, 400,
+     ["unknown columns ['mass']", "missing columns ['body_mass_g']"]),
+    ("csv-not-a-number", lambda r: csv_text(r).replace(str(r[0]["bill_length_mm"]), "long", 1),
+     CSV, 400, ["'bill_length_mm'", "'long'", "row 1", "not a number"]),
+    ("csv-infinite", lambda r: "inf,18.7,181,3750,Dream,male\n", CSV, 400,
+     ["'bill_length_mm'", "not finite"]),
+    ("csv-header-only", lambda r: ",".join(data.FEATURES) + "\n", CSV, 400, ["batch is empty"]),
+    ("csv-empty", lambda r: "", CSV, 400, ["batch is empty"]),
+    ("json-malformed", lambda r: '[{"island": "Dream"', JSON, 400, ["not valid JSON"]),
+    ("json-nan", lambda r: json.dumps([r[0] | {"bill_length_mm": float("nan")}]), JSON, 400,
+     ["null for a missing value"]),
+    ("json-unknown-column",
+     lambda r: json.dumps([x | {"year": 2007} for x in r]), JSON, 400,
+     ["unknown columns ['year']", "drop"]),
+    ("json-missing-column", lambda r: json.dumps([{k: v for k, v in x.items() if k != "sex"}
+                                                  for x in r]), JSON, 400,
+     ["missing columns ['sex']"]),
+    ("json-wrong-type", lambda r: json.dumps([r[0] | {"flipper_length_mm": "long"}]), JSON, 400,
+     ["'flipper_length_mm'", "'long'", "not a number"]),
+    ("json-empty-list", lambda r: "[]", JSON, 400, ["batch is empty"]),
+    ("json-no-known-key", lambda r: json.dumps({"rows": r}), JSON, 400,
+     ["exactly one of", "dataframe_split", "['rows']"]),
+    ("json-split-short-row",
+     lambda r: json.dumps({"dataframe_split": {"columns": data.FEATURES,
+                                               "data": [[1.0, 2.0]]}}), JSON, 400,
+     ["dataframe_split.data[0]", "6 values"]),
+    ("no-content-type", lambda r: csv_text(r), {"Content-Type": ""}, 415,
+     ["text/csv or application/json"]),
+    ("xml-content-type", lambda r: "<rows/>", {"Content-Type": "application/xml"}, 415,
+     ["'application/xml'", "text/csv"]),
+    ("unsupported-accept", lambda r: csv_text(r), CSV | {"Accept": "application/xml"}, 400,
+     ["Accept", "application/xml", "text/csv"]),
+    ("unknown-target", lambda r: csv_text(r), CSV | {"X-Amzn-SageMaker-Target-Model": "iris"},
+     404, ["No model 'iris'", "['penguins']"]),
+    ("unknown-target-version", lambda r: csv_text(r),
+     CSV | {"X-Amzn-SageMaker-Target-Model": "penguins/9"}, 404, ["no version 9"]),
+]
+
+
+@pytest.mark.parametrize("case", INVOCATION_CASES, ids=[c[0] for c in INVOCATION_CASES])
+def test_invocations_bad_input(server, rows, case):
+    _, build, headers, status, fragments = case
+    response = requests.post(f"{server.url}/invocations", data=build(rows), headers=headers)
+    check_error(response, status, *fragments)
+    good_requests_still_work(server, rows)
+
+
+@pytest.mark.parametrize("method, path, status, fragments", [
+    ("POST", "/v2/models/iris/infer", 404, ["No model 'iris'", "['penguins']"]),
+    ("POST", "/v2/models/penguins/versions/7/infer", 404, ["no version 7", "[1, 2]"]),
+    ("POST", "/v2/models/penguins/versions/staging/infer", 404,
+     ["no version or alias 'staging'", "production -> 1"]),
+    ("GET", "/v2/models/iris", 404, ["No model 'iris'"]),
+    ("GET", "/v2/models/penguins/versions/7/ready", 404, ["no version 7"]),
+    ("POST", "/v2/repository/models/iris/load", 404, ["No folder 'iris'"]),
+    ("GET", "/v3/predict", 404, ["No route GET /v3/predict", "/docs"]),
+    ("GET", "/v2/models/penguins/infer", 405, ["GET is not allowed", "POST"]),
+    ("POST", "/ping", 405, ["POST is not allowed on /ping", "GET"]),
+    ("DELETE", "/invocations", 405, ["DELETE is not allowed", "POST"]),
+])
+def test_unknown_models_routes_and_methods(server, rows, method, path, status, fragments):
+    response = requests.request(method, f"{server.url}{path}", json=v2(rows))
+    check_error(response, status, *fragments)
+    if status == 405:
+        assert response.headers["Allow"]
+    good_requests_still_work(server, rows)
+
+
+@pytest.mark.parametrize("path, headers", [(V2, JSON), ("/invocations", CSV)])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_body(server, rows, path, headers, chunked):
+    body = b"x" * (LIMIT + 1)
+    payload = iter([body[:LIMIT // 2], body[LIMIT // 2:]]) if chunked else body
+    response = requests.post(f"{server.url}{path}", data=payload, headers=headers)
+    check_error(response, 413, f"limit of {LIMIT} bytes", "--max-body-bytes")
+    good_requests_still_work(server, rows)
+
+
+def test_body_at_the_limit_is_read(server, rows):
+    body = json.dumps(v2(rows)).encode()
+    padded = body + b" " * (LIMIT - len(body))
+    response = requests.post(f"{server.url}{V2}", data=padded, headers=JSON)
+    assert response.status_code == 200, response.text

@@ -1,0 +1,250 @@
+"""The server as a process: token, graceful stop, parent watch, SageMaker mode, workers, start-up
+errors and several models."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from _server_fixtures import ServerProcess, copy_repository, free_port, records, v2_body
+
+TOKEN = "s3cret-token"
+V2 = "/v2/models/penguins/infer"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return copy_repository(tmp_path_factory.mktemp("server-process") / "models")
+
+
+@pytest.fixture(scope="module")
+def rows(split) -> list[dict]:
+    return records(split.X_test.head(3))
+
+
+@pytest.fixture(scope="module")
+def token_server(repo):
+    with ServerProcess(repo, env={"MODEL_SERVER_TOKEN": TOKEN}) as process:
+        yield process
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready", "/ping"])
+def test_health_needs_no_token(token_server, path):
+    assert requests.get(f"{token_server.url}{path}").status_code == 200
+
+
+@pytest.mark.parametrize("headers, problem", [
+    ({}, "No Authorization header"),
+    (auth("wrong"), "The bearer token is wrong"),
+    ({"Authorization": f"Basic {TOKEN}"}, "not a bearer token"),
+])
+@pytest.mark.parametrize("method, path", [("POST", V2), ("POST", "/invocations"),
+                                          ("GET", "/v2/models/penguins"), ("GET", "/v2"),
+                                          ("GET", "/openapi.json"), ("GET", "/docs")])
+def test_token_is_required(token_server, split, headers, problem, method, path):
+    body = v2_body(split.X_test.head(2)) if path == V2 else records(split.X_test.head(2))
+    response = requests.request(method, f"{token_server.url}{path}", json=body, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    message = response.json()["error"]
+    assert problem in message and "Authorization: Bearer <token>" in message
+    assert TOKEN not in message
+    good = requests.request(method, f"{token_server.url}{path}", json=body, headers=auth(TOKEN))
+    assert good.status_code == 200, good.text
+
+
+def test_openapi_declares_the_bearer_scheme(token_server):
+    doc = requests.get(f"{token_server.url}/openapi.json", headers=auth(TOKEN)).json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "security" in doc["paths"]["/invocations"]["post"]
+    assert "security" not in doc["paths"]["/ping"]["get"]
+
+
+def test_sigterm_drains_the_request_in_flight_and_logs_it(repo, rows):
+    """A request whose body is still arriving when SIGTERM lands is answered, then the server
+    exits 0; its access-log line carries the request id and the latency."""
+    body = json.dumps(v2_body_rows(rows)).encode()
+    with ServerProcess(repo) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", V2)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.putheader("X-Request-Id", "drain-42")
+        connection.endheaders(body[:10])
+        # A full exchange on another connection: by its answer, the first request has begun.
+        assert requests.get(f"{server.url}/v2/health/live").status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        connection.send(body[10:])
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("X-Request-Id") == "drain-42"
+        assert json.loads(response.read())["model_name"] == "penguins"
+        assert server.process.wait(15) == 0
+        log = server.log()
+    line = next(x for x in log.splitlines() if " drain-42 " in x)
+    assert f'"POST {V2}" 200' in line and line.endswith("ms")
+    assert "Traceback" not in log
+
+
+def v2_body_rows(rows: list[dict]) -> dict:
+    import pandas as pd
+
+    return v2_body(pd.DataFrame(rows))
+
+
+def test_exits_when_the_parent_process_is_gone(repo):
+    parent = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    server = ServerProcess(repo)
+    try:
+        server.args = ["--parent-pid", str(parent.pid)]
+        server.start()
+        parent.stdin.close()  # the parent ends
+        parent.wait(10)
+        assert server.process.wait(15) == 0
+    finally:
+        parent.kill()
+        parent.wait()
+        server.__exit__(None, None, None)
+
+
+def test_parent_pid_that_does_not_exist(repo):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with pytest.raises(RuntimeError, match="no such process"):
+        with ServerProcess(repo, args=["--parent-pid", str(dead.pid)]):
+            pass
+
+
+def listening_address(port: int) -> str | None:
+    """Return the IPv4 address a local socket listens on for ``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            return ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_serve_mode_binds_all_interfaces_on_the_sagemaker_port(repo, rows):
+    port = free_port()
+    with ServerProcess(None, command=["serve", "--model-repository", str(repo)], port=port,
+                       env={"SAGEMAKER_BIND_TO_PORT": str(port)}) as server:
+        assert listening_address(port) == "0.0.0.0"
+        response = requests.post(f"{server.url}/invocations", json=rows,
+                                 headers={"Accept": "text/csv"})
+        assert response.status_code == 200
+        assert response.text.splitlines()[0].startswith("label,")
+
+
+def test_serve_mode_defaults_to_opt_ml_model():
+    from server.__main__ import parse
+
+    args = parse(["serve"])
+    assert (args.model_repository, args.host) == ("/opt/ml/model", "0.0.0.0")
+    assert args.port == int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
+    local = parse(["--model-repository", "models"])
+    assert (local.host, local.port, local.workers) == ("127.0.0.1", 8000, 1)
+
+
+def children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_two_workers_serve_and_stop_together(repo, rows):
+    with ServerProcess(repo, args=["--workers", "2"]) as server:
+        for _ in range(4):
+            response = requests.post(f"{server.url}/invocations", json=rows)
+            assert response.status_code == 200, response.text
+        spawned = children(server.process.pid)  # two workers and multiprocessing's tracker
+        assert len(spawned) >= 2
+        assert server.stop() == 0
+    deadline = time.monotonic() + 10  # the tracker leaves once it sees its parent gone
+    while running(spawned) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(spawned)
+
+
+def running(pids: set[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if "zombie" not in Path(f"/proc/{pid}/status").read_text():
+                alive.append(pid)
+        except FileNotFoundError:
+            pass
+    return alive
+
+
+def expect_start_failure(repository, *args: str) -> str:
+    server = ServerProcess(repository, args=args)
+    try:
+        server.start(wait=False)
+        assert server.process.wait(30) == 2
+        return server.log()
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_start_fails_on_an_altered_model_file(tmp_path):
+    repo = copy_repository(tmp_path / "models")
+    (repo / "penguins" / "2" / "model.onnx").write_bytes(
+        (repo / "penguins" / "1" / "model.onnx").read_bytes())
+    log = expect_start_failure(repo)
+    assert "does not match" in log and "model.sha256" in log and "Register the model again" in log
+    assert "Traceback" not in log
+
+
+def test_start_fails_on_an_empty_repository(tmp_path):
+    log = expect_start_failure(tmp_path)
+    assert "No model in repository" in log and "<model>/<version>/model.onnx" in log
+
+
+def test_start_fails_on_an_unknown_default_model(repo):
+    log = expect_start_failure(repo, "--default-model", "iris")
+    assert "'iris'" in log and "['penguins']" in log
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory, repo):
+    root = tmp_path_factory.mktemp("two-models")
+    shutil.copytree(repo / "penguins", root / "penguins")
+    shutil.copytree(repo / "penguins", root / "penguins-b")
+    return root
+
+
+def test_several_models_need_a_target(two_models, rows):
+    with ServerProcess(two_models) as server:
+        response = requests.post(f"{server.url}/invocations", json=rows)
+        assert response.status_code == 400
+        message = response.json()["error"]
+        assert "['penguins', 'penguins-b']" in message
+        assert "X-Amzn-SageMaker-Target-Model" in message and "--default-model" in message
+        named = requests.post(f"{server.url}/invocations", json=rows,
+                              headers={"X-Amzn-SageMaker-Target-Model": "penguins-b"})
+        assert named.headers["X-Model-Name"] == "penguins-b"
+        assert requests.get(f"{server.url}/v2/models").json()["models"] == [
+            "penguins", "penguins-b"]
+
+
+def test_default_model_serves_invocations(two_models, rows):
+    with ServerProcess(two_models, args=["--default-model", "penguins-b"]) as server:
+        response = requests.post(f"{server.url}/invocations", json=rows)
+        assert response.status_code == 200
+        assert response.headers["X-Model-Name"] == "penguins-b"
