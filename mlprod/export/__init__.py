@@ -10,10 +10,31 @@ The three paths to deployment:
 measures them; :mod:`mlprod.export.pickles` shows why a pickle is no deployment format.
 """
 
-from mlprod.export.onnx import convert, metadata, onnx_inputs, onnx_predict, session, to_onnx
-from mlprod.export.parity import ParityError, agreement, default_tolerance, parity_table
+from mlprod.export.onnx import (
+    ONNXModel,
+    convert,
+    metadata,
+    onnx_inputs,
+    onnx_predict,
+    session,
+    to_onnx,
+)
+from mlprod.export.parity import (
+    PATHS,
+    ParityError,
+    agreement,
+    build_paths,
+    default_tolerance,
+    parity_table,
+)
+from mlprod.export.pickles import malicious_pickle, pickle_imports
+from mlprod.export.pmml import PMMLModel, to_pmml
+from mlprod.export.recode import CModel, JavaModel, generate_c
+from mlprod.export.speed import median_seconds, plot_speed, speed_table
 
 __all__ = [
-    "ParityError", "agreement", "convert", "default_tolerance", "metadata", "onnx_inputs",
-    "onnx_predict", "parity_table", "session", "to_onnx",
+    "PATHS", "CModel", "JavaModel", "ONNXModel", "PMMLModel", "ParityError", "agreement",
+    "build_paths", "convert", "default_tolerance", "generate_c", "malicious_pickle",
+    "median_seconds", "metadata", "onnx_inputs", "onnx_predict", "parity_table",
+    "pickle_imports", "plot_speed", "session", "speed_table", "to_onnx", "to_pmml",
 ]

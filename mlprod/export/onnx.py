@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlprod.export.parity import ParityError, compare, default_tolerance
 
-__all__ = ["to_onnx", "convert", "onnx_inputs", "onnx_predict", "metadata", "feature_schema",
+__all__ = ["ONNXModel", "to_onnx", "convert", "onnx_inputs", "onnx_predict", "metadata", "feature_schema",
            "session"]
 
 #: The keys every exported model carries in ``metadata_props``, each value a JSON string.
@@ -230,3 +230,34 @@ def session(model: onnx.ModelProto | bytes):
     data = model if isinstance(model, bytes) else model.SerializeToString()
     return ort.InferenceSession(data, options,
                                 providers=["CPUExecutionProvider"])
+
+
+class ONNXModel:
+    """An ONNX model and an ONNX Runtime session scoring it.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto or bytes
+        An exported model (inputs named as the columns, outputs ``label`` and ``probabilities``).
+    """
+
+    #: ONNX Runtime computes in float32 (the inputs are ``tensor(float)``).
+    float32 = True
+
+    def __init__(self, model: onnx.ModelProto | bytes) -> None:
+        self.model = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(model)
+        self.session = session(self.model)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.features = json.loads(meta["features"]) if "features" in meta else None
+
+    def __repr__(self) -> str:
+        names = [i.name for i in self.model.graph.input]
+        return f"ONNXModel(inputs={names})"
+
+    def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Score rows; return ``(labels, probabilities)``."""
+        if self.features is None:
+            feed = onnx_inputs(X[[i.name for i in self.model.graph.input]])
+            labels, proba = self.session.run(["label", "probabilities"], feed)
+            return np.asarray(labels), np.asarray(proba, dtype=np.float64)
+        return onnx_predict(self.session, X, self.features)

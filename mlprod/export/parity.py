@@ -6,14 +6,16 @@ fitted pipeline: the share of labels that agree and the largest absolute probabi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ParityError", "agreement", "compare", "default_tolerance", "parity_table",
-           "LINEAR_TOLERANCE", "TREE_TOLERANCE", "ROW_THRESHOLD"]
+__all__ = ["ParityError", "agreement", "build_paths", "compare", "default_tolerance",
+           "parity_table", "LINEAR_TOLERANCE", "PATHS", "ROW_THRESHOLD", "TREE_TOLERANCE"]
 
 #: Largest |Δ probability| accepted for models scored with continuous arithmetic (CONTRACTS §3).
 LINEAR_TOLERANCE = 1e-4
@@ -90,85 +92,98 @@ def compare(pipeline: Any, X: pd.DataFrame, session: Any,
     return agreement(pipeline.classes_[ref.argmax(axis=1)], ref, labels, proba)
 
 
-def parity_table(
-    pipeline: Any,
-    X: pd.DataFrame,
-    paths: Iterable[str] = ("onnx", "pmml", "c", "java"),
-    workdir: str | None = None,
-) -> pd.DataFrame:
-    """Score ``X`` through every available path and compare each with scikit-learn.
+#: The paths of :func:`build_paths`, by key: the title shown in tables.
+PATHS = {
+    "onnx": "ONNX (skl2onnx + ONNX Runtime)",
+    "pmml": "PMML (sklearn2pmml + JPMML-Evaluator)",
+    "c": "C (mlprod generator + gcc)",
+    "java": "Java (m2cgen + javac)",
+}
+
+
+def build_paths(pipeline: Any, X: pd.DataFrame, workdir: str | os.PathLike,
+                paths: Iterable[str] = tuple(PATHS)) -> dict[str, Any]:
+    """Export ``pipeline`` through each path; return title → model, or title → why it was skipped.
 
     Parameters
     ----------
     pipeline : fitted Pipeline
-        The reference: its ``predict_proba`` on ``X``.
+    X : DataFrame
+        A few rows for the PMML document's verification records (and the ONNX input types).
+    workdir : path
+        Each path writes its files to a subfolder (``pmml/``, ``c/``, ``java/``).
+    paths : iterable of str
+        Keys of :data:`PATHS`.
+
+    Returns
+    -------
+    models : dict
+        Each value has ``predict(X) -> (labels, probabilities)``, or is a string starting with
+        ``"skipped:"`` (a tool missing here) or ``"not supported:"`` (the path cannot express
+        this model).
+    """
+    from mlprod.export import onnx as onnx_path
+    from mlprod.export import pmml, recode
+
+    workdir = Path(workdir)
+    builders: dict[str, tuple[Callable[[], str | None], Callable[[], Any]]] = {
+        "onnx": (lambda: None, lambda: onnx_path.ONNXModel(onnx_path.convert(pipeline, X))),
+        "pmml": (pmml.unavailable,
+                 lambda: pmml.PMMLModel.from_pipeline(pipeline, X, workdir=workdir / "pmml")),
+        "c": (recode.c_unavailable,
+              lambda: recode.CModel.from_pipeline(pipeline, workdir=workdir / "c")),
+        "java": (recode.java_unavailable,
+                 lambda: recode.JavaModel.from_pipeline(pipeline, workdir=workdir / "java")),
+    }
+    models: dict[str, Any] = {}
+    for key in paths:
+        if key not in builders:
+            raise ValueError(f"Unknown path {key!r}; choose from {list(PATHS)}.")
+        unavailable, build = builders[key]
+        reason = unavailable()
+        if reason:
+            models[PATHS[key]] = f"skipped: {reason}"
+            continue
+        try:
+            models[PATHS[key]] = build()
+        except NotImplementedError as exc:
+            models[PATHS[key]] = f"not supported: {exc}"
+    return models
+
+
+def parity_table(pipeline: Any, X: pd.DataFrame, models: Mapping[str, Any]) -> pd.DataFrame:
+    """Score ``X`` through every path and compare each with scikit-learn's ``predict_proba``.
+
+    Parameters
+    ----------
+    pipeline : fitted Pipeline
+        The reference.
     X : DataFrame
         Held-out rows.
-    paths : iterable of str
-        Any of ``"onnx"`` (skl2onnx + ONNX Runtime), ``"pmml"`` (sklearn2pmml + jpmml-evaluator,
-        needs Java), ``"c"`` (generated C, needs gcc), ``"java"`` (m2cgen for the estimator,
-        preprocessing in Python, needs a JDK).
-    workdir : str, optional
-        Where generated files go; a temporary folder by default.
+    models : mapping
+        Path title → a model with ``predict(X) -> (labels, probabilities)``, or a string saying
+        why the path was skipped (as :func:`build_paths` returns).
 
     Returns
     -------
     table : DataFrame
         One row per path: ``rows``, ``labels_agree``, ``label_agreement``, ``max_abs_dp``,
-        ``rows_differ``, ``tolerance``, ``ok`` and ``note`` (why a path was skipped).
+        ``rows_differ``, ``tolerance``, ``ok`` and ``note``. ONNX Runtime is held to
+        :func:`default_tolerance` (it computes in float32); the other paths compute in double
+        precision, as scikit-learn does, and are held to :data:`LINEAR_TOLERANCE`.
     """
     ref = pipeline.predict_proba(X)
     ref_labels = pipeline.classes_[ref.argmax(axis=1)]
-    tolerance = default_tolerance(pipeline)
     rows = []
-    for path in paths:
-        scorer = _scorers()[path]
-        skipped = scorer.unavailable()
-        if skipped:
-            rows.append({"path": scorer.title, "note": f"skipped: {skipped}"})
+    for title, model in models.items():
+        if isinstance(model, str):
+            rows.append({"path": title, "ok": None, "note": model})
             continue
-        labels, proba = scorer.predict(pipeline, X, workdir)
-        tol = scorer.tolerance(tolerance)
+        labels, proba = model.predict(X)
+        tol = default_tolerance(pipeline) if getattr(model, "float32", False) else LINEAR_TOLERANCE
         report = agreement(ref_labels, ref, labels, proba)
         ok = report["label_agreement"] == 1.0 and report["max_abs_dp"] <= tol
-        rows.append({"path": scorer.title, **report, "tolerance": tol, "ok": ok, "note": ""})
-    return pd.DataFrame(rows).set_index("path")
-
-
-class _Scorer:
-    """One path of the parity table: how to find out it can run, and how to score with it."""
-
-    def __init__(self, title: str, unavailable: Callable[[], str | None],
-                 predict: Callable[..., tuple[np.ndarray, np.ndarray]],
-                 tolerance: Callable[[float], float] = lambda t: t) -> None:
-        self.title, self.unavailable, self.predict, self.tolerance = (
-            title, unavailable, predict, tolerance)
-
-
-def _scorers() -> dict[str, _Scorer]:
-    from mlprod.export import onnx as onnx_path
-    from mlprod.export import pmml, recode
-
-    def onnx_predict(pipeline, X, workdir):
-        return onnx_path.onnx_predict(onnx_path.session(onnx_path.convert(pipeline, X)), X)
-
-    def pmml_predict(pipeline, X, workdir):
-        return pmml.PMMLModel.from_pipeline(pipeline, X, workdir=workdir).predict(X)
-
-    def c_predict(pipeline, X, workdir):
-        return recode.CModel.from_pipeline(pipeline, workdir=workdir).predict(X)
-
-    def java_predict(pipeline, X, workdir):
-        return recode.JavaModel.from_pipeline(pipeline, workdir=workdir).predict(X)
-
-    # Generated code and PMML compute in double precision, like scikit-learn: hold them to the
-    # linear tolerance whatever the model family.
-    exact = lambda t: LINEAR_TOLERANCE  # noqa: E731
-    return {
-        "onnx": _Scorer("ONNX (skl2onnx + ONNX Runtime)", lambda: None, onnx_predict),
-        "pmml": _Scorer("PMML (sklearn2pmml + jpmml-evaluator)", pmml.unavailable, pmml_predict,
-                        exact),
-        "c": _Scorer("C (mlprod generator + gcc)", recode.c_unavailable, c_predict, exact),
-        "java": _Scorer("Java (m2cgen estimator + javac)", recode.java_unavailable, java_predict,
-                        exact),
-    }
+        rows.append({"path": title, **report, "tolerance": tol, "ok": ok, "note": ""})
+    columns = ["path", "rows", "labels_agree", "label_agreement", "max_abs_dp", "rows_differ",
+               "tolerance", "ok", "note"]
+    return pd.DataFrame(rows, columns=columns).set_index("path")

@@ -1,0 +1,238 @@
+"""Export a fitted pipeline to PMML and score the document, both in one Java virtual machine.
+
+Path 2 of the three paths to deployment: a standard markup. PMML (Predictive Model Markup Language,
+an XML standard of the Data Mining Group) describes the preprocessing and the model declaratively;
+an evaluator in the production environment (JPMML-Evaluator on the JVM, Spark, databases, SAS,
+KNIME) scores it.
+
+- Converter: **sklearn2pmml** (JPMML-SkLearn, Java). ``make_pmml_pipeline`` wraps the fitted
+  pipeline; the Java converter reads its pickle with its own unpickler (no Python code runs) and
+  writes the XML.
+- Evaluator: **jpmml-evaluator** (JPMML-Evaluator through JPype). A missing categorical is passed
+  as ``""``, as everywhere in mlprod (with ``None`` a forest's PMML answers no prediction).
+
+Both need a Java 11+ runtime. JPype can start one JVM per process, once: :func:`start_jvm` starts
+it with both libraries' classes and options that favour start-up time, and everything here reuses
+it. The conversion runs in that JVM rather than in a ``java`` subprocess, which saves a second
+JVM start and skips the command-line launcher's crash report to a remote telemetry endpoint
+(mlprod runs offline); the converter's own expiry check (360 days after its build) still applies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["JVM_OPTIONS", "PMMLModel", "converter_build_date", "start_jvm", "to_pmml",
+           "unavailable"]
+
+#: Start-up over peak speed: the C1 compiler only and the serial collector (2 shared cores).
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss4m")
+#: sklearn2pmml's converter refuses to run this many days after its build date.
+CONVERTER_LIFETIME = timedelta(days=360)
+INSTALL_JAVA = ("install a Java 11+ runtime (Debian/Ubuntu: apt-get install -y "
+                "openjdk-17-jre-headless) or set JAVA_HOME")
+
+
+def _classpath() -> list[str]:
+    import jpmml_evaluator
+    import sklearn2pmml
+
+    # The converter's jars first: where both ship a library (pmml-converter, pmml-python, serpent),
+    # the converter's is the newer one.
+    return sklearn2pmml._package_classpath() + jpmml_evaluator._package_classpath()
+
+
+def converter_build_date() -> datetime | None:
+    """Return the build date of sklearn2pmml's Java converter, read from its jar's manifest."""
+    import sklearn2pmml
+
+    for jar in sklearn2pmml._package_classpath():
+        if not Path(jar).name.startswith("sklearn2pmml-"):
+            continue
+        with zipfile.ZipFile(jar) as zf:
+            for line in zf.read("META-INF/MANIFEST.MF").decode().splitlines():
+                if line.startswith("Build-Timestamp:"):
+                    stamp = line.split(":", 1)[1].strip().replace("Z", "+00:00")
+                    return datetime.fromisoformat(stamp)
+    return None
+
+
+def unavailable() -> str | None:
+    """Return why PMML cannot run here (no Java, a library missing, the converter expired), or None."""
+    try:
+        import jpmml_evaluator  # noqa: F401
+        import jpype
+        import sklearn2pmml
+    except ImportError as exc:
+        return (f"{exc.name} is not installed; install mlprod's dependencies "
+                "(sklearn2pmml, jpmml-evaluator, jpype1)")
+    built = converter_build_date()
+    if built is not None and datetime.now(UTC) - built > CONVERTER_LIFETIME:
+        return (f"sklearn2pmml {sklearn2pmml.__version__}'s converter (built {built:%Y-%m-%d}) "
+                f"has expired: it refuses to run {CONVERTER_LIFETIME.days} days after its build; "
+                "upgrade sklearn2pmml (and scikit-learn to a version it supports)")
+    if jpype.isJVMStarted():
+        if not _has_converter():
+            return ("the Java VM in this process was started without sklearn2pmml's classes "
+                    "(JPype starts one per process); restart the kernel and call "
+                    "mlprod.export.pmml.start_jvm() before other Java use")
+        return None
+    try:
+        jpype.getDefaultJVMPath()
+    except Exception:  # JPype's JVMNotFoundException
+        return f"no Java runtime found: {INSTALL_JAVA}"
+    return None
+
+
+def _has_converter() -> bool:
+    import jpype
+
+    try:
+        jpype.JClass("com.sklearn2pmml.Main")
+    except Exception:  # NoClassDefFoundError surfaces as a JPype exception
+        return False
+    return True
+
+
+def start_jvm() -> None:
+    """Start the process's Java VM with the converter's and the evaluator's classes, once.
+
+    Raises
+    ------
+    RuntimeError
+        When PMML cannot run here, saying what to install (see :func:`unavailable`).
+    """
+    import jpype
+
+    reason = unavailable()
+    if reason:
+        raise RuntimeError(f"PMML is not available: {reason}.")
+    if jpype.isJVMStarted():
+        return
+    jpype.startJVM(*JVM_OPTIONS, classpath=_classpath(), convertStrings=False)
+    # The converter logs every run on stderr: its class set-up installs a console handler, so
+    # initialise the class first, then remove the handlers (failures reach Python as exceptions).
+    jpype.JClass("com.sklearn2pmml.Main")()
+    manager = jpype.JClass("java.util.logging.LogManager").getLogManager()
+    manager.reset()
+    manager.getLogger("").setLevel(jpype.JClass("java.util.logging.Level").OFF)
+
+
+def to_pmml(pipeline: Any, path: str | os.PathLike, X: pd.DataFrame | None = None,
+            target: str = "species") -> Path:
+    """Convert a fitted pipeline to a PMML document at ``path`` with sklearn2pmml.
+
+    Parameters
+    ----------
+    pipeline : fitted Pipeline
+        Fitted on a DataFrame; its columns become the PMML's active fields.
+    path : path
+        Where the ``.pmml`` file goes (written to a temporary name first, then renamed).
+    X : DataFrame, optional
+        A few rows to embed as verification data: the evaluator checks them on load.
+    target : str
+        Name of the target field.
+
+    Raises
+    ------
+    RuntimeError
+        When Java or the libraries are missing, or the converter fails, with its message.
+    """
+    import joblib
+    import jpype
+    from sklearn2pmml import make_pmml_pipeline
+
+    start_jvm()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [str(c) for c in pipeline.feature_names_in_]
+    pmml_pipeline = make_pmml_pipeline(pipeline, active_fields=columns, target_fields=[target])
+    if X is not None:
+        pmml_pipeline.verify(X[columns], precision=1e-13, zeroThreshold=1e-13)
+    workdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        pickle_path, out = workdir / "pipeline.pkl", workdir / path.name
+        joblib.dump(pmml_pipeline, pickle_path)
+        main = jpype.JClass("com.sklearn2pmml.Main")()
+        File = jpype.JClass("java.io.File")
+        for field, value in (("inputFile", File(str(pickle_path))), ("outputFile", File(str(out)))):
+            handle = main.getClass().getDeclaredField(field)
+            handle.setAccessible(True)
+            handle.set(main, value)
+        application = jpype.JClass("org.jpmml.converter.Application")
+        application.setInstance(main)
+        try:
+            for step in ("validate", "run"):  # what Main.main does, minus its exit and telemetry
+                method = main.getClass().getDeclaredMethod(step)
+                method.setAccessible(True)
+                method.invoke(main)
+        except jpype.JException as exc:
+            cause = exc.getCause() if exc.getCause() is not None else exc
+            raise RuntimeError(f"sklearn2pmml could not convert {type(pipeline[-1]).__name__}: "
+                               f"{cause.getClass().getName()}: {cause.getMessage()}. See "
+                               "sklearn2pmml's list of supported transformers and models.") from None
+        finally:
+            application.setInstance(None)
+        os.replace(out, path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return path
+
+
+class PMMLModel:
+    """A PMML document and the JPMML evaluator scoring it.
+
+    Parameters
+    ----------
+    path : path
+        The ``.pmml`` file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from jpmml_evaluator import make_evaluator
+
+        start_jvm()
+        self.path = Path(path)
+        self.evaluator = make_evaluator(str(self.path), backend="jpype").verify()
+        self.target = str(self.evaluator.getTargetFields()[0].getName())
+        self.inputs = [str(f.getName()) for f in self.evaluator.getInputFields()]
+        self.classes = [str(f.getName())[len("probability("):-1]
+                        for f in self.evaluator.getOutputFields()
+                        if str(f.getName()).startswith("probability(")]
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any, X: pd.DataFrame | None = None,
+                      workdir: str | os.PathLike | None = None) -> PMMLModel:
+        """Convert ``pipeline`` to ``<workdir>/model.pmml`` (a temporary folder by default), load it."""
+        folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mlprod-pmml-"))
+        sample = None if X is None else X.iloc[:10]
+        return cls(to_pmml(pipeline, folder / "model.pmml", X=sample))
+
+    def __repr__(self) -> str:
+        return f"PMMLModel({str(self.path)!r}, classes={self.classes})"
+
+    def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Score rows; return ``(labels, probabilities)`` with classes in :attr:`classes` order.
+
+        A missing categorical must be ``""`` (mlprod's convention); ``None``/NaN become ``""``.
+        """
+        missing = [c for c in self.inputs if c not in X.columns]
+        if missing:
+            raise ValueError(f"Columns {missing} are missing; the PMML model needs {self.inputs}.")
+        frame = X[self.inputs].copy()
+        for col in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[col]):
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), "")
+        out = self.evaluator.evaluateAll(frame)
+        labels = out[self.target].astype(object).where(out[self.target].notna(), "")
+        proba = out[[f"probability({c})" for c in self.classes]].to_numpy(dtype=float)
+        return labels.astype(str).to_numpy(), proba

@@ -1,0 +1,116 @@
+"""Measure how fast each path scores: one row (latency) and a batch (rows per second).
+
+Each figure is the median over repeats; a repeat runs the call enough times to last a few
+milliseconds, so timer resolution does not matter. Inputs are prepared before timing (a
+DataFrame for scikit-learn, the arrays for ONNX Runtime, parsed rows inside the C executable):
+what is timed is the model, not the parsing of a request.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from mlprod import data
+
+__all__ = ["median_seconds", "speed_table", "plot_speed"]
+
+
+def median_seconds(call: Callable[[], Any], repeats: int = 7, min_seconds: float = 0.002) -> float:
+    """Return the median time of one ``call()``, over ``repeats`` timed loops.
+
+    The loop length is calibrated first so one loop lasts at least ``min_seconds``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be at least 1, e.g. 7.")
+    call()  # warm up: first-call costs (allocations, lazy set-up) are not the steady state
+    number, elapsed = 1, 0.0
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds or number >= 1_000_000:
+            break
+        number *= 10 if elapsed < min_seconds / 10 else 2
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        times.append((time.perf_counter() - start) / number)
+    return statistics.median(times)
+
+
+def speed_table(pipeline: Any, X: pd.DataFrame, onnx_model: Any = None, c_model: Any = None,
+                batch_rows: int = 1000, repeats: int = 7) -> pd.DataFrame:
+    """Time scikit-learn, ONNX Runtime and generated C on one row and on a batch, side by side.
+
+    Parameters
+    ----------
+    pipeline : fitted Pipeline
+        The scikit-learn reference (``predict_proba``).
+    X : DataFrame
+        Rows to draw from: the batch is ``batch_rows`` rows sampled from it (seeded).
+    onnx_model : ONNXModel, optional
+        Timed with ``session.run`` on prepared arrays; left out when None.
+    c_model : CModel, optional
+        Timed inside its executable (``bench``); left out when None.
+    batch_rows : int
+        Rows in the batch.
+    repeats : int
+        Repeats per figure; the median is reported.
+
+    Returns
+    -------
+    table : DataFrame
+        Index: the engine. Columns ``one_row_us`` (µs per single-row call), ``batch_rows_per_s``,
+        ``one_row_speedup`` and ``batch_speedup`` (scikit-learn's time over the engine's).
+    """
+    from mlprod.export.onnx import onnx_inputs
+
+    batch = X.sample(batch_rows, replace=True, random_state=data.SEED)
+    one = batch.iloc[:1]
+    timings = {"scikit-learn": (median_seconds(lambda: pipeline.predict_proba(one), repeats),
+                                median_seconds(lambda: pipeline.predict_proba(batch), repeats))}
+    if onnx_model is not None:
+        run, names = onnx_model.session.run, ["label", "probabilities"]
+        feed_one = onnx_inputs(one, onnx_model.features)
+        feed_batch = onnx_inputs(batch, onnx_model.features)
+        timings["ONNX Runtime"] = (median_seconds(lambda: run(names, feed_one), repeats),
+                                   median_seconds(lambda: run(names, feed_batch), repeats))
+    if c_model is not None:
+        bench = c_model.bench(batch, repeats)
+        timings["generated C"] = (bench["single_seconds"], bench["batch_seconds"])
+    ref_one, ref_batch = timings["scikit-learn"]
+    rows = [{"engine": name, "one_row_us": t1 * 1e6, "batch_rows_per_s": batch_rows / tb,
+             "one_row_speedup": ref_one / t1, "batch_speedup": ref_batch / tb}
+            for name, (t1, tb) in timings.items()]
+    table = pd.DataFrame(rows).set_index("engine")
+    table.attrs["batch_rows"] = f"{batch_rows:,}"
+    return table
+
+
+def plot_speed(table: pd.DataFrame, ax: Any = None) -> Any:
+    """Plot a :func:`speed_table` as two log-scale bar charts; return the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
+    colors = ["#8c8c8c", "#1f77b4", "#2ca02c", "#d62728"][: len(table)]
+    ax[0].barh(table.index, table["one_row_us"], color=colors)
+    ax[0].set(xscale="log", xlabel="µs per call (lower is faster)", title="One row")
+    ax[1].barh(table.index, table["batch_rows_per_s"], color=colors)
+    ax[1].set(xscale="log", xlabel="rows per second (higher is faster)",
+              title=f"Batch of {_batch_label(table)} rows")
+    for a in ax:
+        a.invert_yaxis()
+    return ax
+
+
+def _batch_label(table: pd.DataFrame) -> str:
+    return str(table.attrs.get("batch_rows", "1,000"))
