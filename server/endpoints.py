@@ -63,7 +63,7 @@ class Endpoints:
 
     async def server_metadata(self, request: Request) -> Response:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION,
-                              "extensions": ["model_repository"]})
+                              "extensions": ["binary_tensor_data", "model_repository"]})
 
     async def list_models(self, request: Request) -> Response:
         return json_response({"models": sorted(self.repository.models)})
@@ -120,15 +120,20 @@ class Endpoints:
         model = self._version(request)
         headers = model_headers(model)
         try:
-            _require_json(request.headers.get("content-type"), binary=_binary_header(request))
+            header_length = request.headers.get("inference-header-content-length")
+            if header_length is None:
+                _require_json(request.headers.get("content-type"))
             body = await self._body(request)
-            request_id, feed, names = v2.decode_request(body, model)
-            results = _run(model, feed)
+            decoded = v2.decode_request(body, model, header_length)
+            results = _run(model, decoded.feed)
         except ApiError as exc:
             exc.headers.update(headers)
             raise
-        return Response(v2.encode_response(model, request_id, names, results),
-                        headers=headers, media_type=JSON)
+        answer, json_length = v2.encode_response(model, decoded, results)
+        if json_length is None:
+            return Response(answer, headers=headers, media_type=JSON)
+        headers["Inference-Header-Content-Length"] = str(json_length)
+        return Response(answer, headers=headers, media_type="application/octet-stream")
 
     async def invocations(self, request: Request) -> Response:
         model = self._target(request)
@@ -210,19 +215,12 @@ def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-def _binary_header(request: Request) -> bool:
-    return "inference-header-content-length" in request.headers
-
-
-def _require_json(header: str | None, binary: bool) -> None:
-    if binary:
-        raise ApiError(415, "This request carries binary tensor data "
-                            "(Inference-Header-Content-Length), which this server does not read. "
-                            "Send JSON data (tritonclient: binary_data=False).")
+def _require_json(header: str | None) -> None:
     media = _media_type(header)
     if media and media != JSON and not media.endswith("+json") and media != "text/plain":
         raise ApiError(415, f"Content-Type {shorten(media)} is not supported for V2 inference. "
-                            f"Send application/json.")
+                            f"Send application/json (with binary tensor data: the "
+                            f"Inference-Header-Content-Length header).")
 
 
 def _accept(header: str | None) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import struct
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -13,36 +16,65 @@ from server.repository import ModelVersion, TensorSpec
 
 
 def parse_json(body: bytes) -> object:
-    """Parse a JSON body, or raise a 400 that says where it broke and how to fix it."""
+    """Parse a JSON body, or raise a 400 that says where it broke and how to fix it.
+
+    ``NaN`` (what tritonclient and Python's json write for a missing float) is read as a
+    missing value; ``Infinity`` is read too, and refused later as out of range.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        hint = ""
-        if b"NaN" in body or b"Infinity" in body:
-            hint = " JSON has no NaN or Infinity: send null for a missing value."
-        elif not body:
-            hint = " The body is empty."
-        raise ApiError(400, f"The request body is not valid JSON: {exc}.{hint} "
-                            f"Send a JSON object (Content-Type: application/json).") from None
+        error = exc
+    if b"NaN" in body or b"Infinity" in body:
+        try:
+            return json.loads(body)  # slower, but reads NaN and Infinity
+        except (ValueError, RecursionError):
+            pass
+    hint = " The body is empty." if not body else ""
+    raise ApiError(400, f"The request body is not valid JSON: {error}.{hint} "
+                        f"Send a JSON object (Content-Type: application/json).") from None
 
 
-def decode_request(body: bytes, model: ModelVersion) -> tuple[object, dict, list[str]]:
-    """Decode a V2 inference request for ``model``.
+@dataclass
+class InferRequest:
+    """A decoded V2 inference request.
 
-    Returns
-    -------
-    request_id : str or None
-        The request's ``id``, echoed in the answer.
-    feed : dict
-        Input name → numpy array in the model's dtype and shape.
-    outputs : list of str
-        The output names to return (all when the request names none).
+    ``feed`` maps input names to arrays in the model's dtype and shape; ``outputs`` maps the
+    output names to return to True where the answer should carry them as binary tensor data.
+    """
+
+    id: object
+    feed: dict[str, np.ndarray]
+    outputs: dict[str, bool]
+
+
+def decode_request(body: bytes, model: ModelVersion,
+                   header_length: str | None = None) -> InferRequest:
+    """Decode a V2 inference request for ``model``, JSON or with binary tensor data.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body.
+    model : ModelVersion
+        The version that will run it.
+    header_length : str, optional
+        The ``Inference-Header-Content-Length`` header: the JSON part's size when binary
+        tensor data follows it (the binary tensor data extension).
 
     Raises
     ------
     ApiError
         400 naming the input, the value and the fix.
     """
+    binary = b""
+    if header_length is not None:
+        size = int(header_length) if header_length.strip().isdigit() else -1
+        if not 0 <= size <= len(body):
+            raise ApiError(400, f"Inference-Header-Content-Length {shorten(header_length)} is "
+                                f"not the size of the JSON part of this {len(body)}-byte body. "
+                                f"Send the JSON header's length in bytes.")
+        body, binary = body[:size], memoryview(body)[size:]
     request = parse_json(body)
     if type(request) is not dict:
         raise ApiError(400, f"A V2 inference request is a JSON object with 'inputs'; got "
@@ -55,6 +87,7 @@ def decode_request(body: bytes, model: ModelVersion) -> tuple[object, dict, list
                             f"{[s.name for s in model.inputs]}.")
     specs = {s.name: s for s in model.inputs}
     feed: dict[str, np.ndarray] = {}
+    offset = 0
     for tensor in inputs:
         if type(tensor) is not dict:
             raise ApiError(400, f"Each entry of 'inputs' must be an object with 'name', "
@@ -66,7 +99,19 @@ def decode_request(body: bytes, model: ModelVersion) -> tuple[object, dict, list
                                 f"are {[s.name for s in model.inputs]}. Rename the tensor.")
         if name in feed:
             raise ApiError(400, f"Input '{name}' appears twice in 'inputs'. Send it once.")
-        feed[name] = _decode_tensor(tensor, spec)
+        size = _binary_size(tensor, spec)
+        if size is None:
+            feed[name] = _decode_tensor(tensor, spec)
+        else:
+            if offset + size > len(binary):
+                raise ApiError(400, f"input '{name}' declares binary_data_size {size}, but only "
+                                    f"{len(binary) - offset} bytes of binary data remain. Send "
+                                    f"each tensor's bytes after the JSON header, in order.")
+            feed[name] = _decode_binary(bytes(binary[offset:offset + size]), tensor, spec)
+            offset += size
+    if offset != len(binary):
+        raise ApiError(400, f"The body holds {len(binary) - offset} bytes of binary data that no "
+                            f"input claims. Set binary_data_size on each binary input.")
     missing = [s.name for s in model.inputs if s.name not in feed]
     if missing:
         raise ApiError(400, f"Missing inputs {missing} for model '{model.name}', which needs "
@@ -77,26 +122,47 @@ def decode_request(body: bytes, model: ModelVersion) -> tuple[object, dict, list
             rows = {n: len(a) for n, a in feed.items()}
             raise ApiError(400, f"Inputs hold different numbers of rows: {rows}. Send the same "
                                 f"number of rows for every input.")
-    return request.get("id"), feed, _requested_outputs(request.get("outputs"), model)
+    parameters = request.get("parameters")
+    binary_default = type(parameters) is dict and parameters.get("binary_data_output") is True
+    return InferRequest(request.get("id"), feed,
+                        _requested_outputs(request.get("outputs"), model, binary_default))
 
 
-def encode_response(model: ModelVersion, request_id: object, names: list[str],
-                    results: list[np.ndarray]) -> bytes:
-    """Encode a V2 inference response holding the outputs ``names`` of ``results``."""
+def encode_response(model: ModelVersion, request: InferRequest,
+                    results: list[np.ndarray]) -> tuple[bytes, int | None]:
+    """Encode a V2 inference response with the outputs the request asked for.
+
+    Returns
+    -------
+    body : bytes
+        JSON, followed by the binary tensor data of the outputs asked for in binary.
+    header_length : int or None
+        The JSON part's size when binary data follows (``Inference-Header-Content-Length``).
+    """
     specs = {s.name: s for s in model.outputs}
     outputs = []
+    blobs = []
     for name, value in zip(model.output_names, results, strict=True):
-        if name not in names:
+        binary = request.outputs.get(name)
+        if binary is None:
             continue
         spec = specs[name]
-        data = value.ravel().tolist() if spec.datatype == "BYTES" else value.ravel()
-        outputs.append({"name": name, "datatype": spec.datatype, "shape": value.shape,
-                        "data": data})
+        entry: dict = {"name": name, "datatype": spec.datatype, "shape": value.shape}
+        if binary:
+            blob = _encode_binary(value, spec)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = value.ravel().tolist() if spec.datatype == "BYTES" else value.ravel()
+        outputs.append(entry)
     answer: dict = {"model_name": model.name, "model_version": str(model.version)}
-    if request_id is not None:
-        answer["id"] = request_id
+    if request.id is not None:
+        answer["id"] = request.id
     answer["outputs"] = outputs
-    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    text = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return text, None
+    return b"".join([text, *blobs]), len(text)
 
 
 def model_metadata(model: ModelVersion, versions: list[int], aliases: dict[str, int]) -> dict:
@@ -127,11 +193,6 @@ def _decode_tensor(tensor: dict, spec: TensorSpec) -> np.ndarray:
         raise ApiError(400, f"{where} has datatype {shorten(datatype)}; the model expects "
                             f"{spec.datatype}. Send \"datatype\": \"{spec.datatype}\" with "
                             f"matching data.")
-    parameters = tensor.get("parameters")
-    if type(parameters) is dict and "binary_data_size" in parameters:
-        raise ApiError(415, f"{where} is sent as binary tensor data, which this server does "
-                            f"not read. Send JSON data (tritonclient: "
-                            f"set_data_from_numpy(x, binary_data=False)).")
     shape = tensor.get("shape")
     if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise ApiError(400, f"{where} has shape {shorten(shape)}; a shape is a list of "
@@ -149,6 +210,81 @@ def _decode_tensor(tensor: dict, spec: TensorSpec) -> np.ndarray:
         raise ApiError(400, f"{where} has shape {shape} ({math.prod(shape)} values) but 'data' "
                             f"holds {arr.size} values. Make the shape match the data.")
     return arr.reshape(shape)
+
+
+def _binary_size(tensor: dict, spec: TensorSpec) -> int | None:
+    parameters = tensor.get("parameters")
+    if type(parameters) is not dict or "binary_data_size" not in parameters:
+        return None
+    size = parameters["binary_data_size"]
+    if type(size) is not int or size < 0:
+        raise ApiError(400, f"input '{spec.name}': binary_data_size {shorten(size)} must be a "
+                            f"non-negative integer (the tensor's size in bytes).")
+    return size
+
+
+def _decode_binary(blob: bytes, tensor: dict, spec: TensorSpec) -> np.ndarray:
+    where = f"input '{spec.name}'"
+    datatype = tensor.get("datatype")
+    if datatype != spec.datatype:
+        raise ApiError(400, f"{where} has datatype {shorten(datatype)}; the model expects "
+                            f"{spec.datatype}. Send {spec.datatype} data.")
+    shape = tensor.get("shape")
+    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
+        raise ApiError(400, f"{where} has shape {shorten(shape)}; a shape is a list of "
+                            f"non-negative integers, e.g. {_example_shape(spec)}.")
+    shape = _check_shape(shape, spec, where)
+    count = math.prod(shape)
+    if spec.datatype == "BYTES":
+        arr = _unpack_strings(blob, where)
+    else:
+        dtype = spec.dtype.newbyteorder("<")
+        if len(blob) != count * dtype.itemsize:
+            raise ApiError(400, f"{where}: {len(blob)} bytes of binary data for shape {shape} "
+                                f"of {spec.datatype}; expected {count * dtype.itemsize}. Send "
+                                f"little-endian {spec.datatype} values.")
+        arr = np.frombuffer(blob, dtype=dtype).astype(spec.dtype)
+        if spec.dtype.kind == "f" and np.isinf(arr).any():
+            raise ApiError(400, f"{where}: a value is infinite. Send finite numbers, or NaN "
+                                f"for missing.")
+    if arr.size != count:
+        raise ApiError(400, f"{where} has shape {shape} ({count} values) but its binary data "
+                            f"holds {arr.size}. Make the shape match the data.")
+    return arr.reshape(shape)
+
+
+def _unpack_strings(blob: bytes, where: str) -> np.ndarray:
+    values = []
+    offset = 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise ApiError(400, f"{where}: binary BYTES data ends inside a length prefix. Send "
+                                f"each string as a 4-byte little-endian length then its bytes.")
+        (size,) = struct.unpack_from("<I", blob, offset)
+        offset += 4
+        if offset + size > len(blob):
+            raise ApiError(400, f"{where}: a string of {size} bytes runs past the binary data. "
+                                f"Send each string as a 4-byte length then its bytes.")
+        try:
+            values.append(blob[offset:offset + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, f"{where}: string {shorten(blob[offset:offset + size])} is "
+                                f"not UTF-8. Send UTF-8 text.") from None
+        offset += size
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _encode_binary(value: np.ndarray, spec: TensorSpec) -> bytes:
+    if spec.datatype != "BYTES":
+        return np.ascontiguousarray(value, dtype=spec.dtype.newbyteorder("<")).tobytes()
+    parts = []
+    for item in value.ravel().tolist():
+        raw = item if isinstance(item, bytes) else str(item).encode()
+        parts.append(struct.pack("<I", len(raw)))
+        parts.append(raw)
+    return b"".join(parts)
 
 
 def _check_shape(shape: list[int], spec: TensorSpec, where: str) -> list[int]:
@@ -169,9 +305,10 @@ def _example_shape(spec: TensorSpec) -> list[int]:
     return [2 if d == -1 else d for d in spec.shape]
 
 
-def _requested_outputs(outputs: object, model: ModelVersion) -> list[str]:
+def _requested_outputs(outputs: object, model: ModelVersion,
+                       binary_default: bool) -> dict[str, bool]:
     if outputs is None:
-        return model.output_names
+        return dict.fromkeys(model.output_names, binary_default)
     if type(outputs) is not list or not all(type(o) is dict for o in outputs):
         raise ApiError(400, f"'outputs' must be a list of objects like {{\"name\": \"label\"}}; "
                             f"got {shorten(outputs)}.")
@@ -180,10 +317,11 @@ def _requested_outputs(outputs: object, model: ModelVersion) -> list[str]:
     if unknown:
         raise ApiError(400, f"Model '{model.name}' has no output {unknown}; its outputs are "
                             f"{model.output_names}. Ask for those, or omit 'outputs' for all.")
+    if not outputs:
+        return dict.fromkeys(model.output_names, binary_default)
+    requested = {}
     for o in outputs:
         params = o.get("parameters")
-        if type(params) is dict and params.get("binary_data"):
-            raise ApiError(415, f"Output '{o.get('name')}' is requested as binary tensor data, "
-                                f"which this server does not write. Ask for JSON (tritonclient: "
-                                f"InferRequestedOutput(name, binary_data=False)).")
-    return names or model.output_names
+        binary = params.get("binary_data") if type(params) is dict else None
+        requested[o["name"]] = binary_default if binary is None else binary is True
+    return requested

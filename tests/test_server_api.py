@@ -141,6 +141,21 @@ def test_v2_accepts_flat_shapes_nested_data_and_no_content_type(server, repo, fr
     assert_same(*from_v2(response.json()), reference(repo, frame))
 
 
+def test_nan_tokens_are_missing_values(server, repo, frame):
+    """Python's json and tritonclient write a missing float as NaN: it reads as null does."""
+    body = json.dumps(v2_body(frame)).replace("null", "NaN")
+    assert "NaN" in body
+    response = requests.post(f"{server.url}/v2/models/penguins/infer", data=body)
+    assert response.status_code == 200, response.text
+    assert_same(*from_v2(response.json()), reference(repo, frame))
+    table = json.dumps(records(frame)).replace("null", "NaN")
+    assert "NaN" in table
+    response = requests.post(f"{server.url}/invocations", data=table,
+                             headers={"Content-Type": "application/json"})
+    expected = reference(repo, frame)
+    assert_same(*from_predictions(response.json(), expected[2]), expected)
+
+
 def test_v2_returns_only_the_outputs_asked_for(server, frame):
     body = v2_body(frame.head(3)) | {"outputs": [{"name": "label"}]}
     answer = requests.post(f"{server.url}/v2/models/penguins/infer", json=body).json()

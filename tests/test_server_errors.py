@@ -65,15 +65,13 @@ def good_requests_still_work(server, rows) -> None:
     assert len(csv_answer.text.strip().splitlines()) == len(rows) + 1
 
 
-def _nan_json(rows):
-    # Python's json writes float("nan") as NaN, which JSON does not allow
-    return json.dumps(v2(rows, bill_length_mm={"data": [float("nan"), 1.0, 2.0]}))
-
-
 # (id, path, body builder, headers, status, fragments of the error message)
 V2_CASES = [
     ("malformed", lambda r: '{"inputs": [', {}, 400, ["not valid JSON"]),
-    ("nan-token", _nan_json, {}, 400, ["not valid JSON", "null for a missing value"]),
+    ("nan-for-string", lambda r: json.dumps(v2(r, sex={"data": ["male", float("nan"), ""]})),
+     {}, 400, ["input 'sex'", "value nan at position 1", "not a string", "null or \"\""]),
+    ("infinity", lambda r: json.dumps(v2(r, body_mass_g={"data": [3000.0, float("inf"), 1.0]})),
+     {}, 400, ["input 'body_mass_g'", "out of range", "inf", "finite"]),
     ("empty-body", lambda r: "", {}, 400, ["not valid JSON", "empty"]),
     ("not-an-object", lambda r: "[1, 2]", {}, 400, ["JSON object with 'inputs'", "list"]),
     ("no-inputs", lambda r: "{}", {}, 400, ["'inputs' must be a non-empty list",
@@ -112,15 +110,25 @@ V2_CASES = [
      ["no output ['proba']", "probabilities"]),
     ("csv-content-type", lambda r: json.dumps(v2(r)), {"Content-Type": "text/csv"}, 415,
      ["text/csv", "application/json"]),
-    ("binary-tensors", lambda r: json.dumps(v2(r)), {"Inference-Header-Content-Length": "10"},
-     415, ["binary", "binary_data=False"]),
+    ("binary-header-too-long", lambda r: json.dumps(v2(r)),
+     {"Inference-Header-Content-Length": "100000"}, 400,
+     ["Inference-Header-Content-Length '100000'", "JSON header's length"]),
+    ("binary-size-past-the-end",
+     lambda r: json.dumps(v2(r, sex={"parameters": {"binary_data_size": 40}})),
+     lambda body: {"Inference-Header-Content-Length": str(len(body))}, 400,
+     ["'sex'", "binary_data_size 40", "0 bytes"]),
+    ("binary-bytes-unclaimed", lambda r: json.dumps(v2(r)) + "\0\0\0\0",
+     lambda body: {"Inference-Header-Content-Length": str(len(body) - 4)}, 400,
+     ["4 bytes of binary data that no input claims"]),
 ]
 
 
 @pytest.mark.parametrize("case", V2_CASES, ids=[c[0] for c in V2_CASES])
 def test_v2_bad_input(server, rows, case):
     _, build, headers, status, fragments = case
-    response = requests.post(f"{server.url}{V2}", data=build(rows),
+    body = build(rows)
+    headers = headers(body) if callable(headers) else headers
+    response = requests.post(f"{server.url}{V2}", data=body,
                              headers={"Content-Type": "application/json"} | headers)
     check_error(response, status, *fragments)
     assert response.headers["X-Model-Name"] == "penguins"
@@ -144,8 +152,10 @@ INVOCATION_CASES = [
     ("csv-header-only", lambda r: ",".join(data.FEATURES) + "\n", CSV, 400, ["batch is empty"]),
     ("csv-empty", lambda r: "", CSV, 400, ["batch is empty"]),
     ("json-malformed", lambda r: '[{"island": "Dream"', JSON, 400, ["not valid JSON"]),
-    ("json-nan", lambda r: json.dumps([r[0] | {"bill_length_mm": float("nan")}]), JSON, 400,
-     ["null for a missing value"]),
+    ("json-nan-for-string", lambda r: json.dumps([r[0] | {"island": float("nan")}]), JSON,
+     400, ["column 'island'", "nan", "not a string"]),
+    ("json-infinity", lambda r: json.dumps([r[0] | {"bill_length_mm": float("-inf")}]), JSON,
+     400, ["column 'bill_length_mm'", "out of range", "-inf"]),
     ("json-unknown-column",
      lambda r: json.dumps([x | {"year": 2007} for x in r]), JSON, 400,
      ["unknown columns ['year']", "drop"]),
