@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-#: Headers whose values change from call to call; :meth:`Exchange.format` can leave them out.
-VOLATILE_HEADERS = frozenset({"date", "x-request-id", "x-amzn-requestid", "x-amzn-trace-id"})
+#: Headers whose values change between calls, machines or installations (dates, request ids, the
+#: library's version and the compressions it can read); :meth:`Exchange.format` can leave them out.
+VOLATILE_HEADERS = frozenset({"date", "x-request-id", "x-amzn-requestid", "x-amzn-trace-id",
+                              "user-agent", "accept-encoding"})
+_FRACTION = re.compile(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
 #: V2 datatypes sent as numbers; everything else but BYTES and BOOL is refused before sending.
 _NUMERIC = {"FP16", "FP32", "FP64", "BF16", "INT8", "INT16", "INT32", "INT64",
             "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -89,6 +93,13 @@ class Exchange:
             elapsed=response.elapsed.total_seconds(),
         )
 
+    def response_header(self, name: str, default: str | None = None) -> str | None:
+        """Return a response header's value, the name matched in any case."""
+        for key, value in self.response_headers:
+            if key.lower() == name.lower():
+                return value
+        return default
+
     @property
     def path(self) -> str:
         """The path and query of the URL, as on the request line."""
@@ -108,15 +119,30 @@ class Exchange:
         head = f"{self.method} {self.path} HTTP/1.1"
         return _message(head, self.request_headers, self.request_body, volatile, max_body)
 
-    def response_text(self, volatile: bool = True, max_body: int = 1000) -> str:
-        """Return the response as HTTP/1.1 text: status line, headers, blank line, body."""
-        head = f"HTTP/1.1 {self.status} {self.reason}"
-        return _message(head, self.response_headers, self.response_body, volatile, max_body)
+    def response_text(self, volatile: bool = True, max_body: int = 1000,
+                      digits: int | None = None) -> str:
+        """Return the response as HTTP/1.1 text: status line, headers, blank line, body.
 
-    def format(self, volatile: bool = True, max_body: int = 1000) -> str:
+        Parameters
+        ----------
+        volatile, max_body
+            As for :meth:`request_text`.
+        digits : int, optional
+            Show the body's decimal numbers (probabilities) rounded to this many significant
+            digits, so the text is the same on every CPU; None shows the body as received.
+        """
+        head = f"HTTP/1.1 {self.status} {self.reason}"
+        body = self.response_body
+        if digits is not None:
+            text = body.decode("utf-8", errors="replace")
+            body = _FRACTION.sub(lambda m: f"{float(m.group()):.{digits}g}", text).encode()
+        return _message(head, self.response_headers, body, volatile, max_body)
+
+    def format(self, volatile: bool = True, max_body: int = 1000,
+               digits: int | None = None) -> str:
         """Return the request and the response as text, one after the other."""
         return (f"{self.request_text(volatile, max_body)}\n\n"
-                f"{self.response_text(volatile, max_body)}")
+                f"{self.response_text(volatile, max_body, digits)}")
 
     def __str__(self) -> str:
         return self.format()

@@ -120,8 +120,13 @@ def test_last_exchange_shows_the_raw_request_and_response(client, server, rows):
     assert text.startswith(f"POST /v2/models/{MODEL}/infer HTTP/1.1\nHost: 127.0.0.1:")
     assert "\n\nHTTP/1.1 200 OK\n" in text
     assert exchange.request_body.decode() in text
-    assert "date:" in text.lower()
-    assert "date:" not in exchange.format(volatile=False).lower()
+    assert "date:" in text.lower() and "User-Agent: python-requests/" in text
+    stable = exchange.format(volatile=False).lower()
+    assert "date:" not in stable and "user-agent" not in stable and "content-length" in stable
+    rounded = exchange.response_text(digits=3).split("\n\n", 1)[1]
+    shown = json.loads(rounded)["outputs"][1]["data"]
+    assert shown == [float(f"{p:.3g}") for p in answer["outputs"][1]["data"]]
+    assert json.loads(rounded)["outputs"][0] == answer["outputs"][0]
     short = exchange.request_text(max_body=10)
     assert f"({len(exchange.request_body) - 10} more characters)" in short
 

@@ -10,7 +10,8 @@ import ipywidgets as widgets
 import pytest
 
 from mlprod import data, quickstart
-from mlprod.serving import LocalServer
+from mlprod.client import Client
+from mlprod.serving import LocalServer, free_port
 from mlprod.widgets.inspector import FORMATS, build_request, parse_field, request_inspector
 
 MODEL = quickstart.MODEL_NAME
@@ -88,6 +89,14 @@ def test_bad_input_shows_the_servers_error_instead_of_raising(inspector):
         assert "flipper_length_mm" in json.loads(exchange.response_body)["error"]
         assert "400 Bad Request" in inspector.status.value
         assert "&#x27;long&#x27;" in inspector.response_view.value  # escaped for HTML
+
+
+def test_the_button_shows_an_unreachable_server_instead_of_raising(inspector):
+    inspector.client = Client(f"http://127.0.0.1:{free_port()}", retries=0)
+    inspector.send_button.click()
+    assert "No server answers POST" in inspector.status.value
+    with pytest.raises(ConnectionError):
+        inspector.send()
 
 
 def test_parse_field():

@@ -143,7 +143,7 @@ class RequestInspector:
         self.status = widgets.HTML()
         self.request_view = widgets.HTML(_pre("Request", "(press Send)"))
         self.response_view = widgets.HTML(_pre("Response", ""))
-        self.send_button.on_click(lambda _: self.send())
+        self.send_button.on_click(self._on_click)
         self.format.observe(self._on_format, names="value")
         self._on_format()
         for view in (self.request_view, self.response_view):
@@ -168,14 +168,20 @@ class RequestInspector:
         return build_request(self.format.value, self.row(), self.inputs, self.model,
                              self.version, self.accept.value)
 
-    def send(self) -> Exchange:
-        """Send the request, show both sides, and return the exchange (errors are shown too)."""
-        method, path, headers, body = self.request()
+    def _on_click(self, button: widgets.Button) -> None:
         try:
-            self.client.send(method, path, body=body, headers=headers, check=False)
-        except (ConnectionError, TimeoutError) as exc:
+            self.send()
+        except (ConnectionError, TimeoutError) as exc:  # no server: say so in the widget
             self.status.value = f"<span style='color: #b00'>{html.escape(str(exc))}</span>"
-            raise
+
+    def send(self) -> Exchange:
+        """Send the request, show both sides, and return the exchange.
+
+        An error status (400, 404, …) is shown like any answer; only a failure to reach the
+        server raises (``ConnectionError``, ``TimeoutError``), which the button shows instead.
+        """
+        method, path, headers, body = self.request()
+        self.client.send(method, path, body=body, headers=headers, check=False)
         self.exchange = self.client.last
         ok = self.exchange.status < 400
         colour = "#080" if ok else "#b00"
