@@ -18,10 +18,12 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -34,8 +36,10 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
     StratifiedKFold,
 )
+from sklearn.model_selection import validation_curve as _sk_validation_curve
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from mlprod import data
@@ -43,13 +47,14 @@ from mlprod import data
 SEED = data.SEED
 METHODS = ("grid", "random", "halving")
 
-#: Model families by name: each builds a fresh estimator (seeded where it draws random numbers).
+#: Model families by name: each builds a fresh estimator (:func:`estimator` seeds it).
 FAMILIES: dict[str, Callable[[], BaseEstimator]] = {
     "logistic_regression": lambda: LogisticRegression(max_iter=1000),
-    "random_forest": lambda: RandomForestClassifier(n_estimators=50, random_state=SEED),
-    "gradient_boosting": lambda: GradientBoostingClassifier(n_estimators=50, random_state=SEED),
-    "decision_tree": lambda: DecisionTreeClassifier(random_state=SEED),
+    "random_forest": lambda: RandomForestClassifier(n_estimators=50),
+    "gradient_boosting": lambda: GradientBoostingClassifier(n_estimators=50),
+    "decision_tree": lambda: DecisionTreeClassifier(),
     "k_neighbors": lambda: KNeighborsClassifier(),
+    "svm": lambda: SVC(),
 }
 
 #: Lesson 02's default (quick) search: a few candidates of each family, seconds on one core.
@@ -131,8 +136,8 @@ def round_sig(x: float, digits: int = 3) -> float:
     return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))
 
 
-def estimator(family: str, **hyperparameters: Any) -> BaseEstimator:
-    """Build a fresh, seeded estimator of a named family, with some hyperparameters set.
+def estimator(family: str, seed: int = SEED, **hyperparameters: Any) -> BaseEstimator:
+    """Build a fresh estimator of a named family, seeded, with some hyperparameters set.
 
     Raises
     ------
@@ -144,23 +149,27 @@ def estimator(family: str, **hyperparameters: Any) -> BaseEstimator:
             f"Unknown model family {family!r}; choose one of {sorted(FAMILIES)}, "
             "or pass an estimator instance."
         )
-    model = FAMILIES[family]()
+    model = _seeded(FAMILIES[family](), seed)
     _check_names(model, hyperparameters, family)
     return model.set_params(**hyperparameters)
+
+
+def _seeded(model: BaseEstimator, seed: int) -> BaseEstimator:
+    if model.get_params().get("random_state", 0) is None:
+        model.set_params(random_state=seed)
+    return model
 
 
 def _as_estimator(model: str | BaseEstimator, seed: int) -> tuple[str, BaseEstimator]:
     """Return ``(family name, fresh estimator)``, seeding ``random_state`` when it is unset."""
     if isinstance(model, str):
-        return model, estimator(model)
+        return model, estimator(model, seed)
     if not isinstance(model, BaseEstimator):
         raise TypeError(
             f"model={model!r} is neither a family name nor a scikit-learn estimator; "
             f"use one of {sorted(FAMILIES)} or an estimator such as LogisticRegression()."
         )
-    model = clone(model)
-    if model.get_params().get("random_state", 0) is None:
-        model.set_params(random_state=seed)
+    model = _seeded(clone(model), seed)
     names = {type(FAMILIES[f]()): f for f in FAMILIES}
     return names.get(type(model), type(model).__name__), model
 
@@ -258,11 +267,11 @@ class _Progress:
 class _TrackedSearch:
     """Report progress to a tqdm bar by evaluating the candidates in chunks.
 
-    scikit-learn 1.9's own ``sklearn.callback.ProgressBar`` draws with rich: in a notebook it
-    prints an HTML table whose timings change on every run (strict nbval cannot compare it), and
-    worker processes report to it over a local socket, which a remote Dask worker cannot reach.
-    Evaluating candidates in chunks through the documented ``evaluate_candidates`` hook keeps
-    the count in this process whatever the joblib backend, and tqdm.auto draws a widget in
+    scikit-learn 1.9's own ``sklearn.callback.ProgressBar`` draws with rich through an Output
+    widget: under nbval its frames, timings included, arrive as text, so strict nbval fails on
+    every run; and worker processes report to it over a local socket, which a remote Dask worker
+    cannot reach. Evaluating the candidates in chunks through the ``evaluate_candidates`` hook
+    keeps the count in this process whatever the joblib backend, and tqdm.auto draws a widget in
     notebooks (which nbval skips) and text elsewhere.
     """
 
@@ -313,8 +322,11 @@ _CLASSES = {("grid", False): _TrackedGrid, ("random", False): _TrackedRandom,
 
 
 @contextlib.contextmanager
-def _backend(cluster: Any) -> Iterator[None]:
-    """Run joblib on the local cores, or on Dask when given a cluster, an address or ``"local"``."""
+def _backend(cluster: Any, n_jobs: int | None) -> Iterator[int]:
+    """Run joblib on the local cores, or on Dask when given a cluster, an address or ``"local"``.
+
+    Yields the number of fits that can run at once.
+    """
     import joblib
 
     if cluster is None:
@@ -322,7 +334,7 @@ def _backend(cluster: Any) -> Iterator[None]:
         # a pool of worker processes takes seconds; the fits release the GIL in their
         # numerical cores. An explicit joblib.parallel_config(backend=...) still wins.
         with joblib.parallel_config(prefer="threads"):
-            yield
+            yield joblib.effective_n_jobs(n_jobs)
         return
     from dask.distributed import Client, LocalCluster
 
@@ -341,8 +353,28 @@ def _backend(cluster: Any) -> Iterator[None]:
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(cluster))
-        with client.as_current(), joblib.parallel_config(backend="dask"):
-            yield
+        with client.as_current(), joblib.parallel_config(backend=_ClusterBackend(client=client)):
+            yield max(1, sum(client.ncores().values()))
+
+
+def _cluster_backend_class() -> type:
+    from joblib._dask import DaskDistributedBackend
+
+    class ClusterBackend(DaskDistributedBackend):
+        """Dask's joblib backend, sending the fits to the cluster even when it has one thread.
+
+        joblib runs a call in the calling process when its backend offers a single slot; a
+        cluster was asked for, so its single slot is used (the scheduler queues the fits).
+        """
+
+        def effective_n_jobs(self, n_jobs):
+            return max(2, super().effective_n_jobs(n_jobs))
+
+    return ClusterBackend
+
+
+def _ClusterBackend(client: Any) -> Any:  # noqa: N802 - reads as the class it builds
+    return _cluster_backend_class()(client=client)
 
 
 def compare(
@@ -420,10 +452,10 @@ def compare(
     searcher = _CLASSES[method, has_distributions and method == "halving"](
         data.make_pipeline(), **kwargs)
     searcher.progress = _Progress(progress, f"{method} search")
-    searcher.chunk = max(2, 2 * _workers(n_jobs, cluster))
     start = time.perf_counter()
     try:
-        with _backend(cluster):
+        with _backend(cluster, n_jobs) as slots:
+            searcher.chunk = max(2, 2 * slots)
             searcher.fit(X, y)
     finally:
         searcher.progress.close()
@@ -451,28 +483,19 @@ def search(
     return compare({model: space}, X, y, **options)
 
 
-def _workers(n_jobs: int | None, cluster: Any) -> int:
-    if cluster is not None or n_jobs is None:
-        return 1 if n_jobs is None else max(1, n_jobs)
-    import joblib
-
-    return joblib.effective_n_jobs(n_jobs)
-
-
 def _short(params: Mapping[str, Any], families: Mapping[type, str]) -> dict[str, Any]:
     """``{"model": LR(), "model__C": 1}`` → ``{"family": "logistic_regression", "C": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "model":
-            out["family"] = families.get(type(value), type(value).__name__)
-        else:
-            out[key.removeprefix("model__")] = value
+    model = params["model"]
+    out: dict[str, Any] = {"family": families.get(type(model), type(model).__name__)}
+    for key in sorted(k for k in params if k != "model"):
+        out[key.removeprefix("model__")] = params[key]
     return out
 
 
 def _tidy(cv_results: Mapping[str, Any], families: Mapping[type, str], n_rows: int
           ) -> pd.DataFrame:
     params = [_short(p, families) for p in cv_results["params"]]
+    keys = [repr(sorted(p.items(), key=lambda kv: kv[0])) for p in params]
     names = list(dict.fromkeys(k for p in params for k in p))
     # Object columns keep a searched ``None`` (e.g. max_depth=None) apart from "not this
     # family's hyperparameter" (NaN).
@@ -485,9 +508,8 @@ def _tidy(cv_results: Mapping[str, Any], families: Mapping[type, str], n_rows: i
     rows["n_resources"] = cv_results.get("n_resources", n_rows)
     if "iter" in cv_results:  # successive halving: keep each candidate's last round
         rows["iter"] = cv_results["iter"]
-        key = rows.drop(columns=["mean_score", "std_score", "mean_train_score", "fit_time",
-                                 "n_resources", "iter"]).astype(str).agg("|".join, axis=1)
-        rows = rows.assign(_key=key).sort_values("iter").drop_duplicates("_key", keep="last")
+        rows["_key"] = keys
+        rows = rows.sort_values("iter", kind="stable").drop_duplicates("_key", keep="last")
         rows = rows.sort_values(["iter", "mean_score"], ascending=[False, False],
                                 kind="stable").drop(columns=["_key", "iter"])
     else:
@@ -517,3 +539,171 @@ def tuned_pipeline() -> Pipeline:
     core without a progress bar; the result is the same as the notebook's.
     """
     return default_search(n_jobs=1, progress=False).best_pipeline
+
+
+def validation_curve(
+    model: str | BaseEstimator,
+    name: str,
+    values: Sequence[Any],
+    X: pd.DataFrame | None = None,
+    y: pd.Series | None = None,
+    *,
+    scoring: str = "accuracy",
+    cv: int = 5,
+    seed: int = SEED,
+    n_jobs: int | None = -1,
+) -> pd.DataFrame:
+    """Score the pipeline on its training folds and held-out folds for each value of one hyperparameter.
+
+    Returns
+    -------
+    curve : DataFrame of shape (len(values), 5)
+        ``value``, ``train_mean``, ``train_std``, ``cv_mean``, ``cv_std``, with the
+        hyperparameter's name in ``curve.attrs["name"]``.
+    """
+    family, est = _as_estimator(model, seed)
+    _check_names(est, {name: values}, family)
+    _check_space({name: values}, family, "grid")
+    _check_scoring(scoring)
+    if X is None or y is None:
+        split = data.split(seed=seed)
+        X, y = split.X_train, split.y_train
+    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    import joblib
+
+    with joblib.parallel_config(prefer="threads"):
+        train, test = _sk_validation_curve(
+            data.make_pipeline(est), X, y, param_name=f"model__{name}", param_range=list(values),
+            cv=folds, scoring=scoring, n_jobs=n_jobs,
+        )
+    curve = pd.DataFrame({"value": pd.Series(list(values), dtype=object),
+                          "train_mean": train.mean(axis=1), "train_std": train.std(axis=1),
+                          "cv_mean": test.mean(axis=1), "cv_std": test.std(axis=1)})
+    curve.attrs.update(name=name, family=family, scoring=scoring)
+    return curve
+
+
+def _labels(values: Sequence[Any]) -> list[str]:
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+
+
+def plot_validation_curve(curve: pd.DataFrame) -> Figure:
+    """Draw train and cross-validated scores against one hyperparameter, shading ±1 std."""
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(curve))
+    for col, label, color in (("train", "training folds", "tab:blue"),
+                              ("cv", "held-out folds (CV)", "tab:orange")):
+        mean, std = curve[f"{col}_mean"], curve[f"{col}_std"]
+        ax.plot(x, mean, "o-", color=color, label=label)
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
+    best = int(curve["cv_mean"].to_numpy().argmax())
+    ax.axvline(best, color="grey", ls="--", lw=1, label=f"best CV: {_labels(curve.value)[best]}")
+    ax.set_xticks(x, _labels(curve.value))
+    ax.set_xlabel(curve.attrs.get("name", "value"))
+    ax.set_ylabel(curve.attrs.get("scoring", "score"))
+    ax.set_title(f"Validation curve — {curve.attrs.get('family', '')}")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None) -> Figure:
+    """Draw the mean CV score over a grid of two hyperparameters, one annotated cell each."""
+    table = result.results
+    if family is not None:
+        table = table[table.family == family]
+    missing = [h for h in (x, y) if h not in table.columns]
+    if missing:
+        raise ValueError(f"{missing} not searched; the results have {list(table.columns)}.")
+    table = table[table[x].notna() & table[y].notna()]
+    xs = sorted(table[x].unique(), key=_order)
+    ys = sorted(table[y].unique(), key=_order)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for _, row in table.iterrows():
+        grid[ys.index(row[y]), xs.index(row[x])] = row["mean_score"]
+    fig = Figure(figsize=(1.2 * len(xs) + 2, 0.6 * len(ys) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center",
+                    color="white" if value < np.nanmean(grid) else "black")
+    ax.set_xticks(range(len(xs)), _labels(xs))
+    ax.set_yticks(range(len(ys)), _labels(ys))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"Mean CV {result.scoring}")
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Sort numbers first, then None (e.g. max_depth=None: unlimited) and other values."""
+    if isinstance(value, int | float | np.number):
+        return (0, float(value))
+    return (1, str(value))
+
+
+def best_per_family(result: SearchResult) -> pd.DataFrame:
+    """Return each family's best candidate: family, score (3 significant digits) and its rank."""
+    best = result.results.drop_duplicates("family", keep="first")
+    return pd.DataFrame({"family": best.family,
+                         "mean_score": best.mean_score.map(round_sig),
+                         "std_score": best.std_score.map(round_sig),
+                         "rank": best["rank"]}).reset_index(drop=True)
+
+
+def plot_families(result: SearchResult) -> Figure:
+    """Compare model families: each one's best CV score (±1 std) and its mean fit time."""
+    best = result.results.drop_duplicates("family", keep="first").iloc[::-1]
+    fig = Figure(figsize=(8, 0.5 * len(best) + 1.6), layout="constrained")
+    score_ax, time_ax = fig.subplots(1, 2, sharey=True)
+    score_ax.barh(best.family, best.mean_score, xerr=best.std_score, color="tab:green")
+    low = max(0.0, float((best.mean_score - best.std_score).min()) - 0.05)
+    score_ax.set_xlim(low, 1.0 if result.scoring.endswith("accuracy") else None)
+    score_ax.set_xlabel(f"best mean CV {result.scoring} (±1 std)")
+    time_ax.barh(best.family, best.fit_time * 1000, color="tab:grey")
+    time_ax.set_xlabel("fit time of that candidate (ms per fit)")
+    fig.suptitle("Model families, best candidate of each")
+    return fig
+
+
+def save_choice(result: SearchResult, folder: str | Path, test_score: float | None = None) -> Path:
+    """Save the chosen pipeline (``model.joblib``) and what was chosen (``choice.json``), atomically.
+
+    The copy is for inspection on this machine; later lessons rebuild the same pipeline with
+    ``mlprod.quickstart.tuned_pipeline()`` and deploy it as ONNX, never as a pickle.
+
+    Returns
+    -------
+    folder : Path
+        The folder holding both files.
+    """
+    import json
+    import os
+    import tempfile
+
+    import joblib
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    choice = {"params": {k: _jsonable(v) for k, v in result.best_params.items()},
+              "cv_score": result.best_score, "scoring": result.scoring,
+              "test_score": test_score, "method": result.method}
+    for name, write in (("model.joblib", lambda fh: joblib.dump(result.best_pipeline, fh)),
+                        ("choice.json", lambda fh: fh.write(json.dumps(choice, indent=2).encode()))):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return folder
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
