@@ -153,12 +153,16 @@ class LocalServer:
                 self._wait_ready()
                 return self
             except _Exited as exc:
+                self.stop()  # reap it, and any worker it left
                 taken = "address already in use" in self.log().lower()
                 if not (taken and attempt + 1 < attempts):
                     raise RuntimeError(
                         f"The server exited with code {exc.code} before it was ready "
                         f"(port {port}). Its log:\n{self.log()}"
                     ) from None
+            except BaseException:  # interrupted, or anything else: leave nothing running
+                self.stop()
+                raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _launch(self, port: int) -> None:

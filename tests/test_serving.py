@@ -94,6 +94,17 @@ def test_a_server_not_ready_in_time_is_stopped(repository):
     assert not server.running and not alive(server.pid)
 
 
+def test_an_interrupted_start_leaves_no_server(repository, monkeypatch):
+    def interrupt(client):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serving.Client, "health", interrupt)
+    server = LocalServer(repository)
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    assert server.pid is not None and not alive(server.pid)
+
+
 def test_a_taken_port_is_reported_or_replaced(repository, monkeypatch):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
