@@ -11,11 +11,11 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile notebooks
 HOST_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit nbtest
+.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest
 
 help:
 	@echo "make lab        set up .venv from the lock and open JupyterLab on notebooks/ (127.0.0.1)"
-	@echo "make test       set up .venv, build the models, run lint, unit and notebook tests"
+	@echo "make test       set up .venv, build the models, run lint, unit, protocol and notebook tests"
 	@echo "make models     train and register the course models into build/models/"
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
@@ -47,6 +47,9 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PYTEST) -n 2 -m "not protocol and not browser and not container" tests
 
+protocol: $(STAMP)
+	$(PYTEST) -m protocol tests
+
 nbtest: $(STAMP)
 	$(NBVAL)
 
@@ -54,6 +57,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory models
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory protocol
 	$(MAKE) --no-print-directory nbtest
 
 tour: $(STAMP)
