@@ -279,6 +279,7 @@ def test_hadolint_passes_with_and_without_a_wheelhouse(repository, context, tmp_
         done = subprocess.run([str(HADOLINT), "--no-color", str(dockerfile)],
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+        assert container.hadolint(dockerfile) == ""
 
 
 def test_hadolint_is_live(tmp_path):
@@ -286,6 +287,7 @@ def test_hadolint_is_live(tmp_path):
     bad.write_text("FROM python\nUSER app\nCMD python -m server\n")
     done = subprocess.run([str(HADOLINT), "--no-color", str(bad)], capture_output=True, text=True)
     assert done.returncode != 0 and "DL3006" in done.stdout
+    assert "DL3025" in container.hadolint(bad)
 
 
 def test_dockerignore_keeps_manifests_and_caches_out(context):
@@ -302,11 +304,17 @@ def test_kubernetes_manifests_validate(context, name):
     kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
 
-def test_kubernetes_validation_is_live(context):
+def test_kubernetes_validation_is_live(context, tmp_path):
     broken = load(context / "k8s" / "deployment.yaml")
     broken["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+    verdicts = container.validate_manifests(context)
+    assert all(v.endswith(f"valid for Kubernetes {K8S_VERSION}") for name, v in verdicts.items()
+               if name != "inferenceservice.yaml"), verdicts
+    shutil.copytree(context / "k8s", tmp_path / "k8s")
+    (tmp_path / "k8s" / "deployment.yaml").write_text(yaml.safe_dump(broken))
+    assert "INVALID: 'two'" in container.validate_manifests(tmp_path)["deployment.yaml"]
 
 
 def test_deployment_probes_resources_and_service_agree(context):
