@@ -25,6 +25,7 @@ from mlprod.export.parity import (
     agreement,
     build_paths,
     default_tolerance,
+    describe,
     parity_table,
 )
 from mlprod.export.pickles import malicious_pickle, pickle_imports
@@ -34,7 +35,7 @@ from mlprod.export.speed import median_seconds, plot_speed, speed_table
 
 __all__ = [
     "PATHS", "CModel", "JavaModel", "ONNXModel", "PMMLModel", "ParityError", "agreement",
-    "build_paths", "convert", "default_tolerance", "generate_c", "malicious_pickle",
+    "build_paths", "convert", "default_tolerance", "describe", "generate_c", "malicious_pickle",
     "median_seconds", "metadata", "onnx_inputs", "onnx_predict", "parity_table",
     "pickle_imports", "plot_speed", "session", "speed_table", "to_onnx", "to_pmml",
 ]

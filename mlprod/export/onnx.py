@@ -254,6 +254,21 @@ class ONNXModel:
         names = [i.name for i in self.model.graph.input]
         return f"ONNXModel(inputs={names})"
 
+    def summary(self) -> str:
+        """Describe the graph: inputs, outputs and the operators, in order."""
+        def kind(v: onnx.ValueInfoProto) -> str:
+            t = v.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+            return f"{v.name}: {onnx.TensorProto.DataType.Name(t.elem_type).lower()} {dims}"
+
+        graph = self.model.graph
+        return "\n".join(
+            [f"ONNX graph, opset {max(o.version for o in self.model.opset_import)}, "
+             f"{len(graph.node)} operators", "inputs:"]
+            + [f"  {kind(v)}" for v in graph.input] + ["outputs:"]
+            + [f"  {kind(v)}" for v in graph.output]
+            + ["operators: " + " -> ".join(n.op_type for n in graph.node)])
+
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Score rows; return ``(labels, probabilities)``."""
         if self.features is None:

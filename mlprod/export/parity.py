@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ParityError", "agreement", "build_paths", "compare", "default_tolerance",
+__all__ = ["ParityError", "agreement", "build_paths", "compare", "default_tolerance", "describe",
            "parity_table", "LINEAR_TOLERANCE", "PATHS", "ROW_THRESHOLD", "TREE_TOLERANCE"]
 
 #: Largest |Δ probability| accepted for models scored with continuous arithmetic (CONTRACTS §3).
@@ -149,6 +149,11 @@ def build_paths(pipeline: Any, X: pd.DataFrame, workdir: str | os.PathLike,
         except NotImplementedError as exc:
             models[PATHS[key]] = f"not supported: {exc}"
     return models
+
+
+def describe(model: Any) -> str:
+    """Return a path's :meth:`summary`, or the reason it was skipped (a string from build_paths)."""
+    return model if isinstance(model, str) else model.summary()
 
 
 def parity_table(pipeline: Any, X: pd.DataFrame, models: Mapping[str, Any]) -> pd.DataFrame:

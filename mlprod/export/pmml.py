@@ -220,6 +220,28 @@ class PMMLModel:
     def __repr__(self) -> str:
         return f"PMMLModel({str(self.path)!r}, classes={self.classes})"
 
+    def summary(self) -> str:
+        """Describe the document: its data fields, its model element and derived fields."""
+        import xml.etree.ElementTree as ET
+
+        root = ET.parse(self.path).getroot()
+        ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        local = lambda el: el.tag[len(ns):]  # noqa: E731
+        lines = [f"PMML {root.get('version')} document, {len(list(root.iter()))} XML elements",
+                 "DataDictionary:"]
+        for field in root.find(f"{ns}DataDictionary"):
+            values = [v.get("value") for v in field.findall(f"{ns}Value")]
+            lines.append(f"  {field.get('name')}: {field.get('optype')} {field.get('dataType')}"
+                         + (f" {values}" if values else ""))
+        model = next(el for el in root if local(el).endswith("Model"))
+        attributes = {k: v for k, v in model.attrib.items() if k in ("functionName",
+                                                                      "algorithmName")}
+        derived = sum(1 for el in model.iter() if local(el) == "DerivedField")
+        inner = sum(1 for el in model.iter() if local(el).endswith("Model")) - 1
+        lines.append(f"{local(model)} {attributes}: {derived} derived fields, "
+                     f"{inner} nested models")
+        return "\n".join(lines)
+
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Score rows; return ``(labels, probabilities)`` with classes in :attr:`classes` order.
 

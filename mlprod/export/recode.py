@@ -426,6 +426,15 @@ class CModel:
     def __repr__(self) -> str:
         return f"CModel({str(self.folder)!r}, classes={self.classes})"
 
+    def summary(self) -> str:
+        """Describe the generated C: its size, its constants and the one-hot code (no parameters)."""
+        lines = self.source.splitlines()
+        head = lines[: next(i for i, line in enumerate(lines) if "mlprod_softmax" in line)]
+        onehot = [line for line in lines if "cat[" in line or "strcmp" in line or "s[0]" in line]
+        return "\n".join([f"model.c: {len(lines)} lines of C, compiled with gcc -O2", "",
+                          *head, "/* ... the one-hot encoding, inside mlprod_transform: */",
+                          *onehot, "/* ... */"])
+
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Score rows with the executable; return ``(labels, probabilities)``."""
         out = _run([str(self.executable)], _csv_rows(X, self.numeric, self.categorical),
@@ -528,6 +537,15 @@ class JavaModel:
 
     def __repr__(self) -> str:
         return f"JavaModel({str(self.folder)!r})"
+
+    def summary(self) -> str:
+        """Describe the generated Java: its size and entry point."""
+        lines = self.source.splitlines()
+        entry = next(line.strip() for line in lines if "static double[] score" in line)
+        return (f"Model.java: {len(lines)} lines of Java from m2cgen, compiled with javac\n"
+                f"entry point: {entry.rstrip(' {')}\n"
+                "preprocessing: in Python (the fitted ColumnTransformer)"
+                + ("\nsoftmax: in the harness (m2cgen returns the logits)" if self.softmax else ""))
 
     def predict(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Transform rows in Python, score them with the Java class; return ``(labels, proba)``."""

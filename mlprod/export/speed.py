@@ -59,7 +59,8 @@ def speed_table(pipeline: Any, X: pd.DataFrame, onnx_model: Any = None, c_model:
     onnx_model : ONNXModel, optional
         Timed with ``session.run`` on prepared arrays; left out when None.
     c_model : CModel, optional
-        Timed inside its executable (``bench``); left out when None.
+        Timed inside its executable (``bench``); left out when None or a string (the reason
+        :func:`mlprod.export.build_paths` gives for skipping it).
     batch_rows : int
         Rows in the batch.
     repeats : int
@@ -83,7 +84,7 @@ def speed_table(pipeline: Any, X: pd.DataFrame, onnx_model: Any = None, c_model:
         feed_batch = onnx_inputs(batch, onnx_model.features)
         timings["ONNX Runtime"] = (median_seconds(lambda: run(names, feed_one), repeats),
                                    median_seconds(lambda: run(names, feed_batch), repeats))
-    if c_model is not None:
+    if c_model is not None and not isinstance(c_model, str):
         bench = c_model.bench(batch, repeats)
         timings["generated C"] = (bench["single_seconds"], bench["batch_seconds"])
     ref_one, ref_batch = timings["scikit-learn"]
