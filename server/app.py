@@ -17,8 +17,9 @@ from starlette.routing import Route
 
 from server.accesslog import AccessLog
 from server.context import RequestContext
-from server.endpoints import CSV, JSON, Endpoints
+from server.endpoints import Endpoints
 from server.errors import ApiError, error_response
+from server.inference import CSV, JSON, Invocations, V2Infer
 from server.openapi import CSV_TEXT, OBJECT, RouteDoc, docs_page, document
 from server.repository import Repository
 
@@ -129,7 +130,9 @@ def create_app(
         token = os.environ.get("MODEL_SERVER_TOKEN") or None
     log = access_log if isinstance(access_log, AccessLog) else (AccessLog() if access_log
                                                                  else None)
-    endpoints = Endpoints(repository, default_model=default_model, max_body_bytes=max_body_bytes)
+    endpoints = Endpoints(repository, max_body_bytes=max_body_bytes)
+    infer = V2Infer(repository, max_body_bytes)
+    invocations = Invocations(repository, max_body_bytes, default_model)
     docs = [doc for doc, _ in ROUTES]
     openapi = document(docs, sorted(repository.models), token=token is not None)
     openapi_bytes = json.dumps(openapi, indent=1).encode()
@@ -141,7 +144,8 @@ def create_app(
     async def docs_route(request: Request) -> Response:
         return HTMLResponse(page)
 
-    handlers = {"openapi": openapi_route, "docs": docs_route}
+    handlers = {"openapi": openapi_route, "docs": docs_route, "infer": infer,
+                "invocations": invocations}
     routes = [Route(doc.path, handlers.get(name) or getattr(endpoints, name),
                     methods=[doc.method], name=f"{name}:{doc.path}")
               for doc, name in ROUTES]

@@ -52,6 +52,12 @@ class TensorSpec:
     datatype: str
     shape: tuple[int, ...]
     dtype: np.dtype
+    column: bool = field(init=False)  # shape [-1, 1]: one value per row
+    where: str = field(init=False)  # how error messages name it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column", self.shape == (-1, 1))
+        object.__setattr__(self, "where", f"input '{self.name}'")
 
     def metadata(self) -> dict:
         """Return the V2 metadata entry ``{"name", "datatype", "shape"}``."""
@@ -79,12 +85,15 @@ class ModelVersion:
     features: list[Feature]
     classes: list[str]
     sha256: str
-    input_names: frozenset[str] = field(init=False)
+    input_specs: dict[str, TensorSpec] = field(init=False)
     output_names: list[str] = field(init=False)
     tabular: bool = field(init=False)
+    headers: list[tuple[bytes, bytes]] = field(init=False)  # X-Model-Name, X-Model-Version
 
     def __post_init__(self) -> None:
-        self.input_names = frozenset(spec.name for spec in self.inputs)
+        self.headers = [(b"x-model-name", self.name.encode()),
+                        (b"x-model-version", str(self.version).encode())]
+        self.input_specs = {spec.name: spec for spec in self.inputs}
         self.output_names = [spec.name for spec in self.outputs]
         by_name = {spec.name: spec for spec in self.inputs}
         # Tabular: one [-1, 1] input per feature, so CSV and records can feed it column by column.

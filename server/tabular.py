@@ -33,11 +33,14 @@ def read_csv(body: bytes, model: ModelVersion) -> dict[str, np.ndarray]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"The CSV body is not UTF-8 ({exc}). Save the file as UTF-8.") from None
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    except csv.Error as exc:
-        raise ApiError(400, f"The CSV body cannot be parsed: {exc}. Send comma-separated "
-                            f"rows, one per line.") from None
+    if '"' not in text and "\r" not in text:  # no quoting: plain splits read it the same
+        rows = [line.split(",") for line in text.split("\n") if line]
+    else:
+        try:
+            rows = [row for row in csv.reader(io.StringIO(text)) if row]
+        except csv.Error as exc:
+            raise ApiError(400, f"The CSV body cannot be parsed: {exc}. Send comma-separated "
+                                f"rows, one per line.") from None
     names = [f.name for f in model.features]
     order = names
     if rows and any(field.strip() in names for field in rows[0]):
@@ -87,17 +90,19 @@ def read_json(body: bytes, model: ModelVersion) -> dict[str, np.ndarray]:
 
 def write_json(model: ModelVersion, results: list[np.ndarray]) -> bytes:
     """Encode ``{"predictions": [...]}``, one object per row, probabilities keyed by class."""
-    # orjson writes float32 at its shortest exact form; reading that back gives tidy floats.
-    values = orjson.loads(orjson.dumps(
-        [r if r.dtype != object else r.tolist() for r in results],
-        option=orjson.OPT_SERIALIZE_NUMPY))
+    columns = []
+    for value in results:
+        if value.dtype == object:
+            column = value.tolist()
+        else:  # orjson writes float32 at its shortest exact form; read back, floats stay tidy
+            column = orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+            if value.ndim == 2 and value.shape[1] == len(model.classes):
+                classes = model.classes
+                column = [dict(zip(classes, row, strict=True)) for row in column]
+        columns.append(column)
     keys = model.output_names
-    classes = model.classes
-    rows = []
-    columns = [_row_values(v, classes) for v in values]
-    for row in zip(*columns, strict=True):
-        rows.append(dict(zip(keys, row, strict=True)))
-    return orjson.dumps({"predictions": rows})
+    return orjson.dumps({"predictions": [dict(zip(keys, row, strict=True))
+                                         for row in zip(*columns, strict=True)]})
 
 
 def write_csv(model: ModelVersion, results: list[np.ndarray]) -> bytes:
@@ -105,32 +110,26 @@ def write_csv(model: ModelVersion, results: list[np.ndarray]) -> bytes:
     header: list[str] = []
     parts: list[list[bytes]] = []
     for name, value in zip(model.output_names, results, strict=True):
+        flat = value.reshape(len(value), -1)
+        width = flat.shape[1]
         if value.ndim == 1:
             header.append(name)
-            if value.dtype == object:
-                parts.append([_csv_field(str(v)) for v in value.tolist()])
-            else:
-                parts.append(_number_lines(value.reshape(-1, 1)))
+        elif len(model.classes) == width:
+            header.extend(model.classes)
         else:
-            flat = value.reshape(len(value), -1)
-            width = flat.shape[1]
-            if len(model.classes) == width:
-                header.extend(model.classes)
-            else:
-                header.extend(f"{name}_{j}" for j in range(width))
-            parts.append(_number_lines(flat) if flat.dtype != object else
-                         [b",".join(_csv_field(str(v)) for v in r) for r in flat.tolist()])
+            header.extend(f"{name}_{j}" for j in range(width))
+        if value.dtype != object:
+            parts.append(_number_lines(flat))
+        elif width == 1:
+            items = value.ravel().tolist()
+            fields = {v: _csv_field(str(v)) for v in set(items)}  # labels repeat: encode once
+            parts.append([fields[v] for v in items])
+        else:
+            parts.append([b",".join(_csv_field(str(v)) for v in row) for row in flat.tolist()])
     lines = [b",".join(_csv_field(h) for h in header)]
     lines.extend(b",".join(cells) for cells in zip(*parts, strict=True))
     lines.append(b"")
     return b"\n".join(lines)
-
-
-def _row_values(value: list, classes: list[str]) -> list:
-    if value and type(value[0]) is list:
-        if len(classes) == len(value[0]):
-            return [dict(zip(classes, row, strict=True)) for row in value]
-    return value
 
 
 def _number_lines(value: np.ndarray) -> list[bytes]:
@@ -242,7 +241,7 @@ def _feed(model: ModelVersion, columns: dict[str, list], text: bool) -> dict[str
         if not values:
             raise ApiError(400, f"{where} is empty: the batch is empty. Send at least one row.")
         if spec.datatype == "BYTES":
-            arr = tensors.strings(values, where)
+            arr = tensors.text(values) if text else tensors.strings(values, where)
         elif text:
             arr = tensors.numeric_text(values, spec.dtype, where)
         else:

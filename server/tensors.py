@@ -10,7 +10,9 @@ import numpy as np
 
 from server.errors import ApiError, shorten
 
-_MISSING_TEXT = frozenset({"", "nan", "NaN", "NA", "null"})
+_FLOAT_ITEMS = frozenset({float, int, type(None)})
+_SMALL = 32  # below this many values, checks in Python beat numpy's per-call cost
+_LIMITS: dict[np.dtype, float] = {}  # largest finite value of each float type
 
 
 def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
@@ -30,29 +32,56 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
     ApiError
         400 naming the first value that is not a number, or a value out of the type's range.
     """
+    if dtype.kind != "f":
+        return _integers(values, dtype, where)
+    types = set(map(type, values))
+    if not types <= _FLOAT_ITEMS:
+        if list not in types:
+            _raise_first_bad(values, dtype, where)
+        nested = _regular(values, where)  # nested lists: check the flattened values
+        flat = nested.ravel().tolist()
+        if not set(map(type, flat)) <= _FLOAT_ITEMS:
+            _raise_first_bad(flat, dtype, where)
+        return numeric(flat, dtype, where).reshape(nested.shape)
+    if len(values) <= _SMALL:
+        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+        for v in values:
+            if v is not None and v == v and not -limit <= v <= limit:  # v == v: not NaN
+                _raise_out_of_range(v, dtype, where)
+        return np.array(values, dtype=dtype)
+    with np.errstate(over="ignore"):
+        out = np.array(values, dtype=np.float64).astype(dtype)
+    if np.isinf(out).any():
+        first = values[int(np.flatnonzero(np.isinf(out))[0])]
+        _raise_out_of_range(first, dtype, where)
+    return out
+
+
+def _integers(values: list, dtype: np.dtype, where: str) -> np.ndarray:
+    arr = _regular(values, where)
+    if arr.dtype.kind not in "iu":
+        _raise_first_bad(arr.ravel().tolist(), dtype, where)
+    out = arr.astype(dtype)
+    if not np.array_equal(out, arr):
+        info = np.iinfo(dtype)
+        flat = arr.ravel()
+        first = flat[np.flatnonzero((flat < info.min) | (flat > info.max))[0]].item()
+        _raise_out_of_range(first, dtype, where)
+    return out
+
+
+def _regular(values: list, where: str) -> np.ndarray:
     try:
-        arr = np.array(values)
+        return np.array(values)
     except ValueError as exc:  # ragged nesting
         raise ApiError(400, f"{where}: data is not a regular array ({exc}). Send a flat list "
                             f"or equally long nested lists.") from None
-    kind = arr.dtype.kind
-    if kind == "O" and dtype.kind == "f":
-        arr = _objects_to_float(arr, dtype, where)
-    elif kind not in "iuf" or (kind == "f" and dtype.kind in "iu"):
-        _raise_first_bad(arr, dtype, where)
-    try:
-        with np.errstate(over="raise", invalid="ignore"):
-            out = arr.astype(dtype, copy=False)
-    except (FloatingPointError, OverflowError):
-        out = None
-    if out is None or (dtype.kind == "f" and np.isinf(out).any()):
-        raise ApiError(400, f"{where}: a value is out of range for {dtype.name} "
-                            f"(e.g. {shorten(_first_out_of_range(arr, dtype))}). "
-                            f"Send finite numbers within the type's range.")
-    if dtype.kind in "iu" and not np.array_equal(out, arr):
-        raise ApiError(400, f"{where}: values do not fit {dtype.name}. "
-                            f"Send integers within the type's range.")
-    return out
+
+
+def _raise_out_of_range(value: object, dtype: np.dtype, where: str) -> None:
+    raise ApiError(400, f"{where}: value {shorten(value)} is out of range for {dtype.name}. "
+                        f"Send finite numbers within the type's range"
+                        f"{', or null for missing' if dtype.kind == 'f' else ''}.")
 
 
 def strings(values: list, where: str) -> np.ndarray:
@@ -63,42 +92,46 @@ def strings(values: list, where: str) -> np.ndarray:
     ApiError
         400 naming the first value that is not a string.
     """
-    flat = values
-    if values and type(values[0]) is list:
+    types = set(map(type, values))
+    if types == {str}:
+        return text(values)
+    if list in types:  # nested lists: check the flattened values
         try:
-            arr = np.array(values, dtype=object)
+            nested = np.array(values, dtype=object)
         except ValueError as exc:
             raise ApiError(400, f"{where}: data is not a regular array ({exc}). Send a flat "
                                 f"list or equally long nested lists.") from None
-        shape = arr.shape
-        flat = arr.ravel().tolist()
-    else:
-        shape = (len(values),)
-    if not all(type(v) is str for v in flat):
-        flat = list(flat)
-        for i, v in enumerate(flat):
-            if v is None:
-                flat[i] = ""
-            elif type(v) is not str:
-                raise ApiError(400, f"{where}: value {shorten(v)} at position {i} is not a "
-                                    f"string. Send text (\"Dream\"), or null or \"\" for missing.")
-    out = np.empty(len(flat), dtype=object)
-    out[:] = flat
-    return out.reshape(shape)
+        return strings(nested.ravel().tolist(), where).reshape(nested.shape)
+    flat = list(values)
+    for i, v in enumerate(flat):
+        if v is None:
+            flat[i] = ""
+        elif type(v) is not str:
+            raise ApiError(400, f"{where}: value {shorten(v)} at position {i} is not a "
+                                f"string. Send text (\"Dream\"), or null or \"\" for missing.")
+    return text(flat)
+
+
+def text(values: list[str]) -> np.ndarray:
+    """Wrap a list of Python strings as the 1-D object array ONNX Runtime reads as strings."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
-    """Parse CSV fields as numbers; an empty field (or NaN, NA) is missing.
+    """Parse CSV fields as numbers; an empty field (or ``nan``) is missing.
 
     Raises
     ------
     ApiError
         400 naming the first field that is not a number, or an infinite one.
     """
-    if any(v in _MISSING_TEXT for v in values):
-        values = ["nan" if v in _MISSING_TEXT else v for v in values]
+    if "" in values:
+        values = [v or "nan" for v in values]
     try:
-        out = np.array(values, dtype=np.float64).astype(dtype)
+        with np.errstate(over="ignore"):
+            out = np.array(values, dtype=np.float64).astype(dtype)
     except ValueError:
         for i, v in enumerate(values):
             try:
@@ -116,42 +149,15 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
     return out
 
 
-def _objects_to_float(arr: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
-    flat = arr.ravel()
-    for i, v in enumerate(flat):
-        if v is None:
-            continue
-        if type(v) not in (int, float):
-            _raise_bad(v, i, dtype, where)
-    return np.array(flat.tolist(), dtype=np.float64).reshape(arr.shape)
-
-
-def _raise_first_bad(arr: np.ndarray, dtype: np.dtype, where: str) -> None:
-    flat = arr.ravel().tolist()
+def _raise_first_bad(flat: list, dtype: np.dtype, where: str) -> None:
     for i, v in enumerate(flat):
         if v is None and dtype.kind in "iu":
             raise ApiError(400, f"{where}: null at position {i} is not allowed for "
                                 f"{dtype.name}. Send an integer.")
-        if type(v) is not int and not (type(v) is float and dtype.kind == "f"):
-            _raise_bad(v, i, dtype, where)
+        if v is not None and type(v) is not int and not (type(v) is float and dtype.kind == "f"):
+            kind = "a number" if dtype.kind == "f" else "an integer"
+            missing = ", or null for missing" if dtype.kind == "f" else ""
+            raise ApiError(400, f"{where}: value {shorten(v)} at position {i} is not {kind}. "
+                                f"Send {kind} ({dtype.name}){missing}.")
     raise ApiError(400, f"{where}: expected numbers of type {dtype.name}; got "
                         f"{shorten(flat[:5])}. Send numbers.")
-
-
-def _raise_bad(value: object, position: int, dtype: np.dtype, where: str) -> None:
-    kind = "a number" if dtype.kind == "f" else "an integer"
-    missing = ", or null for missing" if dtype.kind == "f" else ""
-    raise ApiError(400, f"{where}: value {shorten(value)} at position {position} is not {kind}. "
-                        f"Send {kind} ({dtype.name}){missing}.")
-
-
-def _first_out_of_range(arr: np.ndarray, dtype: np.dtype) -> object:
-    flat = arr.ravel()
-    if dtype.kind == "f":
-        limit = np.finfo(dtype).max
-        with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(np.abs(flat.astype(np.float64)) > limit)
-    else:
-        info = np.iinfo(dtype)
-        bad = np.flatnonzero((flat < info.min) | (flat > info.max))
-    return flat[bad[0]].item() if len(bad) else flat[:5].tolist()

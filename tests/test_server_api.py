@@ -224,6 +224,18 @@ def test_invocations_csv_header_in_any_column_order(server, repo, frame):
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
+def test_invocations_csv_with_quotes_and_crlf(server, repo, frame):
+    """Quoted fields and Windows line ends read the same as plain CSV."""
+    text = frame[FEATURES].to_csv(index=False, header=True, quoting=csv.QUOTE_NONNUMERIC,
+                                  lineterminator="\r\n")
+    assert '"Dream"' in text or '"Biscoe"' in text
+    response = requests.post(f"{server.url}/invocations", data=text,
+                             headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert response.status_code == 200, response.text
+    expected = reference(repo, frame)
+    assert_same(*from_csv(response.text, expected[2]), expected)
+
+
 def test_invocations_json_in_csv_out(server, repo, frame):
     response = requests.post(f"{server.url}/invocations", json=records(frame),
                              headers={"Accept": "text/csv"})

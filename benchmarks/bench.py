@@ -1,0 +1,459 @@
+"""Benchmark the reference server against the in-process floor and a bare endpoint, in one run.
+
+``.venv/bin/python benchmarks/bench.py --out build/bench`` (what ``make bench`` runs) writes
+``bench.md`` and ``bench.json``. Same model everywhere (penguins version 1, logistic regression);
+servers pinned to core 0 (``taskset -c 0``), the load generator to core 1 (``taskset -c 1 wrk
+-t1``); any non-2xx answer fails the run. Needs ``wrk`` (``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BATCH = 1_000
+
+
+# --- the machine ---------------------------------------------------------------------------
+def cpu_busy(seconds: float = 1.0) -> list[float]:
+    """Return each core's busy share over ``seconds`` (from /proc/stat), to judge the noise."""
+    def sample() -> dict[str, list[int]]:
+        lines = Path("/proc/stat").read_text().splitlines()
+        return {ln.split()[0]: [int(x) for x in ln.split()[1:]]
+                for ln in lines if re.match(r"cpu\d", ln)}
+
+    first = sample()
+    time.sleep(seconds)
+    second = sample()
+    shares = []
+    for cpu, after in second.items():
+        delta = [a - b for a, b in zip(after, first[cpu], strict=True)]
+        idle = delta[3] + delta[4]
+        shares.append(round(1 - idle / max(1, sum(delta)), 3))
+    return shares
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+# --- request bodies ------------------------------------------------------------------------
+def frames():
+    from mlprod import data
+
+    one = data.split().X_test.head(1).reset_index(drop=True)
+    batch = data.synthesize(BATCH, seed=data.SEED)[data.FEATURES]
+    return one, batch
+
+
+def v2_body(frame) -> bytes:
+    from mlprod import data
+
+    inputs = []
+    for c in data.FEATURES:
+        numeric = c in data.NUMERIC
+        values = [None if numeric and v != v else (float(v) if numeric else v) for v in frame[c]]
+        inputs.append({"name": c, "shape": [len(frame), 1],
+                       "datatype": "FP32" if numeric else "BYTES", "data": values})
+    return json.dumps({"inputs": inputs}, separators=(",", ":")).encode()
+
+
+def split_body(frame) -> bytes:
+    from mlprod import data
+
+    rows = frame[data.FEATURES].astype(object).where(frame[data.FEATURES].notna(), None)
+    return json.dumps({"dataframe_split": {"columns": data.FEATURES,
+                                           "data": rows.values.tolist()}},
+                      separators=(",", ":")).encode()
+
+
+def csv_body(frame) -> bytes:
+    from mlprod import data
+
+    return frame[data.FEATURES].to_csv(index=False, header=False).encode()
+
+
+def feed(frame) -> dict[str, np.ndarray]:
+    """The ONNX feed for a frame: float32 numerics, str categoricals, one [N, 1] per column."""
+    from mlprod import data
+
+    out = {c: frame[c].to_numpy(np.float32).reshape(-1, 1) for c in data.NUMERIC}
+    out |= {c: frame[c].to_numpy(object).reshape(-1, 1) for c in data.CATEGORICAL}
+    return out
+
+
+# --- the in-process floor ------------------------------------------------------------------
+def floor(model: Path) -> dict:
+    """Time ONNX Runtime's ``run`` on 1 and 1,000 rows in this process, pinned to core 0."""
+    import onnxruntime as ort
+
+    one, batch = frames()
+    affinity = os.sched_getaffinity(0)
+    out: dict = {}
+    try:
+        for threads, cores in ((1, {0}), (2, {0, 1})):
+            os.sched_setaffinity(0, cores)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(str(model), options,
+                                           providers=["CPUExecutionProvider"])
+            single, many = feed(one), feed(batch)
+            one_row = _p50_us(lambda s=session, x=single: s.run(None, x), 3000)
+            rows = _p50_us(lambda s=session, x=many: s.run(None, x), 300)
+            out[f"threads_{threads}"] = {"one_row_p50_us": one_row,
+                                         "batch_rows_per_s": BATCH / (rows / 1e6)}
+    finally:
+        os.sched_setaffinity(0, affinity)
+    return out
+
+
+def _p50_us(call, repeats: int) -> float:
+    for _ in range(min(200, repeats)):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1000
+
+
+# --- processes and wrk ---------------------------------------------------------------------
+@dataclass
+class Served:
+    """A server process pinned to some cores, with its ready time."""
+
+    command: list[str]
+    ready_path: str
+    port: int
+    env: dict = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    ready_s: float = 0.0
+    log: Path | None = None
+
+    def __enter__(self) -> Served:
+        self.log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
+        start = time.perf_counter()
+        self.process = subprocess.Popen(self.command, stdout=self.log.open("w"),
+                                        stderr=subprocess.STDOUT, env=os.environ | self.env)
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.command} exited:\n{self.log.read_text()}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", self.ready_path, headers=self._auth())
+                if connection.getresponse().status == 200:
+                    self.ready_s = time.perf_counter() - start
+                    return self
+            except OSError:
+                pass
+            if time.perf_counter() - start > 60:
+                raise RuntimeError(f"{self.command} not ready in 60 s:\n{self.log.read_text()}")
+            time.sleep(0.002)
+
+    def _auth(self) -> dict:
+        token = self.env.get("MODEL_SERVER_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def check(self, path: str, body: bytes, content_type: str, rows: int) -> None:
+        """Send ``body`` once and check a 200 that covers every row."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Content-Type": content_type, "Accept": content_type} | self._auth()
+        connection.request("POST", path, body, headers)
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST {path} answered {response.status}: {answer[:500]!r}")
+        if content_type == "text/csv":
+            assert len(answer.decode().strip().splitlines()) == rows + 1
+        else:
+            parsed = json.loads(answer)
+            count = (len(parsed["predictions"]) if "predictions" in parsed
+                     else parsed["outputs"][0]["shape"][0])
+            assert count == rows, (count, rows)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.log:
+            self.log.unlink(missing_ok=True)
+
+
+def wrk(port: int, path: str, body: bytes, content_type: str, connections: int, seconds: int,
+        headers: dict | None = None, cores: str = "1") -> dict:
+    """Run ``wrk -t1`` pinned to ``cores``; return req/s and latency percentiles (ms).
+
+    Raises
+    ------
+    RuntimeError
+        If any answer was not 2xx, or wrk reported socket errors.
+    """
+    text = body.decode()
+    if "]==]" in text:
+        raise ValueError("The body contains ']==]', which would end the Lua long string.")
+    lines = ['wrk.method = "POST"', f'wrk.headers["Content-Type"] = "{content_type}"',
+             f'wrk.headers["Accept"] = "{content_type}"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    lines.append(f"wrk.body = [==[{text}]==]")  # level-2 long string: JSON may hold "]]"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    try:
+        command = ["taskset", "-c", cores, "wrk", "-t1", f"-c{connections}",
+                   f"-d{seconds}s", "--latency", "-s", script.name,
+                   f"http://127.0.0.1:{port}{path}"]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict:
+    """Read req/s, p50, p99 and the failure counts from wrk's report."""
+    def ms(value: str) -> float:
+        found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+        if found is None:
+            raise RuntimeError(f"Cannot read the latency {value!r} in wrk's report:\n{out}")
+        number, unit = found.groups()
+        return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    if non_2xx or requests == 0:
+        raise RuntimeError(f"wrk saw non-2xx answers; the run is void:\n{out}")
+    if errors and sum(int(x) for x in errors.groups()) > 0:
+        raise RuntimeError(f"wrk saw socket errors; the run is void:\n{out}")
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms(re.search(r"50%\s+(\S+)", out).group(1)),
+        "p99_ms": ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "requests": requests,
+    }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the run -------------------------------------------------------------------------------
+def single_model_repository(target: Path) -> Path:
+    """Copy penguins version 1 (logistic regression, the production alias) alone into ``target``."""
+    from mlprod import quickstart
+
+    source = quickstart.model_repository() / "penguins"
+    (target / "penguins").mkdir(parents=True)
+    shutil.copytree(source / "1", target / "penguins" / "1")
+    for name in ("config.pbtxt",):
+        shutil.copy(source / name, target / "penguins" / name)
+    (target / "penguins" / "aliases.json").write_text('{"production": 1}')
+    return target
+
+
+def run(out: Path, seconds: int, warmup: int) -> dict:
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed: `apt-get install -y wrk` (taskset is in "
+                             f"util-linux). The benchmark needs both.")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("The benchmark pins the server and wrk to different cores: it needs 2.")
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        repo = single_model_repository(work / "models")
+        model = repo / "penguins" / "1" / "model.onnx"
+        one, batch = frames()
+        bodies = {
+            "v2": (v2_body(one), v2_body(batch), "application/json"),
+            "csv": (csv_body(one), csv_body(batch), "text/csv"),
+            "split": (split_body(one), split_body(batch), "application/json"),
+        }
+        report: dict = {"machine": {
+            "python": platform.python_version(), "cpus": os.cpu_count(),
+            "busy_before": cpu_busy(), "load_before": load_average()}}
+        report["floor"] = floor(model)
+
+        def measure(server: Served, path: str, kind: str, connections: int,
+                    batch_size: int = 1, headers: dict | None = None,
+                    cores: str = "1") -> dict:
+            single, many, content_type = bodies[kind]
+            body = single if batch_size == 1 else many
+            server.check(path, body, content_type, batch_size)
+            wrk(server.port, path, body, content_type, connections, warmup, headers, cores)
+            result = wrk(server.port, path, body, content_type, connections, seconds, headers,
+                         cores)
+            result["rows_per_s"] = result["requests_per_s"] * batch_size
+            result["load"] = load_average()
+            print(f"  {path} {kind} rows={batch_size} c={connections}: "
+                  f"{result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.3f} ms, "
+                  f"p99 {result['p99_ms']:.3f} ms", flush=True)
+            return result
+
+        python = sys.executable
+        port = free_port()
+        print("bare endpoint", flush=True)
+        bare_cmd = ["taskset", "-c", "0", python, str(HERE / "bare_endpoint.py"), str(model),
+                    str(port)]
+        with Served(bare_cmd, "/ready", port) as bare:
+            report["bare"] = {
+                "ready_s": bare.ready_s,
+                "one_row_c1": measure(bare, "/predict", "split", 1),
+                "one_row_c16": measure(bare, "/predict", "split", 16),
+                "batch_c4": measure(bare, "/predict", "split", 4, BATCH),
+            }
+
+        infer = "/v2/models/penguins/infer"
+        server_cmd = [python, "-m", "server", "--model-repository", str(repo)]
+        port = free_port()
+        print("server, default configuration", flush=True)
+        with Served(["taskset", "-c", "0", *server_cmd, "--port", str(port)],
+                    "/v2/health/ready", port) as server:
+            report["server"] = {
+                "ready_s": server.ready_s,
+                "v2_one_row_c1": measure(server, infer, "v2", 1),
+                "v2_one_row_c16": measure(server, infer, "v2", 16),
+                "v2_batch_c4": measure(server, infer, "v2", 4, BATCH),
+                "csv_one_row_c1": measure(server, "/invocations", "csv", 1),
+                "csv_one_row_c16": measure(server, "/invocations", "csv", 16),
+                "csv_batch_c4": measure(server, "/invocations", "csv", 4, BATCH),
+            }
+        port = free_port()
+        print("server with a bearer token", flush=True)
+        token = {"MODEL_SERVER_TOKEN": "bench-token"}
+        with Served(["taskset", "-c", "0", *server_cmd, "--port", str(port)],
+                    "/v2/health/ready", port, env=token) as server:
+            report["server_token"] = {"v2_one_row_c16": measure(
+                server, infer, "v2", 16, headers={"Authorization": "Bearer bench-token"})}
+        port = free_port()
+        print("server, 2 workers on cores 0-1 (wrk shares core 1)", flush=True)
+        with Served(["taskset", "-c", "0,1", *server_cmd, "--port", str(port), "--workers",
+                     "2"], "/v2/health/ready", port) as server:
+            report["server_workers_2"] = {"ready_s": server.ready_s,
+                                          "v2_one_row_c16": measure(server, infer, "v2", 16)}
+        report["machine"]["busy_after"] = cpu_busy()
+        report["machine"]["load_after"] = load_average()
+        report["settings"] = {"seconds": seconds, "warmup": warmup, "batch_rows": BATCH,
+                              "batch_connections": 4}
+        report["targets"] = targets(report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "bench.json", json.dumps(report, indent=2))
+    _write(out / "bench.md", markdown(report))
+    return report
+
+
+def targets(r: dict) -> list[dict]:
+    """Check PERFORMANCE.md's targets against the measured figures."""
+    s, b, f = r["server"], r["bare"], r["floor"]["threads_1"]
+    floor_ms = f["one_row_p50_us"] / 1000
+    ratio = s["v2_one_row_c16"]["requests_per_s"] / b["one_row_c16"]["requests_per_s"]
+    v2_rows = s["v2_batch_c4"]["rows_per_s"]
+    csv_rows = s["csv_batch_c4"]["rows_per_s"]
+    return [
+        {"target": "single-row V2 req/s at c16 >= 0.8x the bare endpoint",
+         "measured": f"{ratio:.2f}x ({s['v2_one_row_c16']['requests_per_s']:,.0f} vs "
+                     f"{b['one_row_c16']['requests_per_s']:,.0f} req/s)", "met": ratio >= 0.8},
+        {"target": "single-row V2 p50 at c1 <= floor + 0.2 ms",
+         "measured": f"{s['v2_one_row_c1']['p50_ms']:.3f} ms vs floor {floor_ms:.4f} ms "
+                     f"(+0.2 = {floor_ms + 0.2:.3f} ms)",
+         "met": s["v2_one_row_c1"]["p50_ms"] <= floor_ms + 0.2},
+        {"target": "1,000-row requests >= 1 M rows/s over V2 JSON",
+         "measured": f"{v2_rows / 1e6:.2f} M rows/s", "met": v2_rows >= 1e6},
+        {"target": "SageMaker CSV 1,000-row requests within 2x of V2 JSON",
+         "measured": f"{csv_rows / 1e6:.2f} M rows/s ({csv_rows / v2_rows:.2f}x V2)",
+         "met": csv_rows >= v2_rows / 2},
+        {"target": "ready <= 1 s after process start (one model)",
+         "measured": f"{s['ready_s']:.2f} s", "met": s["ready_s"] <= 1.0},
+    ]
+
+
+def markdown(r: dict) -> str:
+    m, f = r["machine"], r["floor"]
+    lines = [
+        "# Server benchmark", "",
+        f"Python {m['python']}, {m['cpus']} cores. Servers pinned to core 0, `wrk -t1` to core "
+        f"1; {r['settings']['seconds']} s per run after {r['settings']['warmup']} s of warm-up; "
+        f"1,000-row runs at {r['settings']['batch_connections']} connections. "
+        f"Other work on the machine: cores busy {m['busy_before']} before and "
+        f"{m['busy_after']} after (share of each core over 1 s), load average "
+        f"{m['load_before']} → {m['load_after']}.", "",
+        "## Targets (PERFORMANCE.md)", "", "| target | measured | met |", "|---|---|---|",
+    ]
+    lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
+              for t in r["targets"]]
+    lines += ["", "## In-process floor (ONNX Runtime `run`)", "",
+              "| intra_op_num_threads | one row p50 | 1,000 rows |", "|---|---|---|"]
+    for key, v in f.items():
+        lines.append(f"| {key.split('_')[1]} | {v['one_row_p50_us']:.1f} µs | "
+                     f"{v['batch_rows_per_s'] / 1e6:.2f} M rows/s |")
+    lines += ["", "## Over HTTP", "",
+              "| what | rows/request | connections | req/s | rows/s | p50 | p99 |",
+              "|---|---|---|---|---|---|---|"]
+    rows = [("bare endpoint (dataframe_split JSON)", r["bare"], [
+        ("one_row_c1", 1, 1), ("one_row_c16", 1, 16), ("batch_c4", BATCH, 4)]),
+            ("server, V2 JSON", r["server"], [
+                ("v2_one_row_c1", 1, 1), ("v2_one_row_c16", 1, 16), ("v2_batch_c4", BATCH, 4)]),
+            ("server, SageMaker CSV", r["server"], [
+                ("csv_one_row_c1", 1, 1), ("csv_one_row_c16", 1, 16),
+                ("csv_batch_c4", BATCH, 4)]),
+            ("server with a token, V2 JSON", r["server_token"], [("v2_one_row_c16", 1, 16)]),
+            ("server --workers 2 (cores 0-1, wrk shares core 1)", r["server_workers_2"],
+             [("v2_one_row_c16", 1, 16)])]
+    for label, group, keys in rows:
+        for key, size, conns in keys:
+            v = group[key]
+            lines.append(f"| {label} | {size:,} | {conns} | {v['requests_per_s']:,.0f} | "
+                         f"{v['rows_per_s']:,.0f} | {v['p50_ms']:.3f} ms | {v['p99_ms']:.3f} ms |")
+    lines += ["", "## Ready after start", "",
+              f"- bare endpoint: {r['bare']['ready_s']:.2f} s",
+              f"- server: {r['server']['ready_s']:.2f} s",
+              f"- server, 2 workers: {r['server_workers_2']['ready_s']:.2f} s", "",
+              "Command: `.venv/bin/python benchmarks/bench.py --out build/bench`.", ""]
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks/bench.py", description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "build" / "bench"))
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up run before each")
+    args = parser.parse_args(argv)
+    report = run(Path(args.out), args.seconds, args.warmup)
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The inference routes as plain ASGI endpoints: V2 ``infer`` and SageMaker ``/invocations``.
+
+They are the hot path, so they read headers and body straight from the ASGI messages and send
+prebuilt header lists, skipping Starlette's per-request ``Request`` and wrapper objects.
+Errors they raise as :class:`ApiError` are answered here, with the model headers when known.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from server import tabular, v2
+from server.errors import ApiError, shorten
+from server.repository import Model, ModelVersion, Repository
+
+JSON = "application/json"
+CSV = "text/csv"
+_JSON = b"application/json"
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nothing to answer."""
+
+
+class InferenceEndpoint:
+    """Shared plumbing: find the model, read the body within the limit, answer or explain.
+
+    Parameters
+    ----------
+    repository : Repository
+        The loaded models.
+    max_body_bytes : int
+        Larger request bodies get a 413.
+    """
+
+    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456):
+        self.repository = repository
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = dict(scope["headers"])
+        model_headers: list = []
+        try:
+            model = self.model(scope, headers)
+            model_headers = model.headers
+            body = await self._body(receive, headers)
+            status, content_type, payload, extra = self.answer(model, headers, body)
+        except ApiError as exc:
+            status, content_type, extra = exc.status, _JSON, [
+                (k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+            payload = orjson.dumps({"error": exc.message})
+        except _Disconnected:
+            return
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", content_type), (b"content-length", b"%d" % len(payload)),
+            *model_headers, *extra]})
+        await send({"type": "http.response.body", "body": payload})
+
+    def model(self, scope, headers: dict[bytes, bytes]) -> ModelVersion:
+        """Return the model version the request is for (ApiError 404 or 400 if none fits)."""
+        raise NotImplementedError
+
+    def answer(self, model: ModelVersion, headers: dict[bytes, bytes],
+               body: bytes) -> tuple[int, bytes, bytes, list]:
+        """Return status, content type, body and extra headers for a request's body."""
+        raise NotImplementedError
+
+    async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
+        limit = self.max_body_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(int(length), limit)
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            if len(body) > limit:
+                raise _too_large(len(body), limit)
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class V2Infer(InferenceEndpoint):
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: JSON or binary tensor data."""
+
+    def model(self, scope, headers):
+        params = scope["path_params"]
+        return self.repository.get(params["name"]).resolve(params.get("version"))
+
+    def answer(self, model, headers, body):
+        header_length = headers.get(b"inference-header-content-length")
+        if header_length is None:
+            _require_json(headers.get(b"content-type"))
+        decoded = v2.decode_request(
+            body, model, None if header_length is None else header_length.decode("latin-1"))
+        answer, json_length = v2.encode_response(model, decoded, run(model, decoded.feed))
+        if json_length is None:
+            return 200, _JSON, answer, []
+        return 200, b"application/octet-stream", answer, [
+            (b"inference-header-content-length", b"%d" % json_length)]
+
+
+class Invocations(InferenceEndpoint):
+    """``POST /invocations``: CSV or JSON tables in, JSON or CSV predictions out (by Accept).
+
+    Parameters
+    ----------
+    default_model : str, optional
+        The model served when the request names none and the repository holds several.
+    """
+
+    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
+                 default_model: str | None = None):
+        super().__init__(repository, max_body_bytes)
+        self.default_model = default_model
+
+    def model(self, scope, headers):
+        target = headers.get(b"x-amzn-sagemaker-target-model")
+        if target:
+            name, _, version = target.decode("latin-1").removesuffix(".tar.gz").partition("/")
+            return self.repository.get(name).resolve(version or None)
+        models = self.repository.models
+        if self.default_model is not None:
+            return self.repository.get(self.default_model).resolve(None)
+        if len(models) == 1:
+            only: Model = next(iter(models.values()))
+            return only.resolve(None)
+        names = sorted(models)
+        raise ApiError(400, f"This server holds several models {names}; name one with the "
+                            f"header X-Amzn-SageMaker-Target-Model (e.g. '{names[0]}' or "
+                            f"'{names[0]}/2'), or start the server with --default-model.")
+
+    def answer(self, model, headers, body):
+        content_type = media_type(headers.get(b"content-type"))
+        accept = _accept(headers.get(b"accept"))
+        if content_type == CSV:
+            feed = tabular.read_csv(body, model)
+        elif content_type == JSON or content_type.endswith("+json"):
+            feed = tabular.read_json(body, model)
+        else:
+            raise ApiError(415, f"Content-Type {shorten(content_type or None)} is not supported "
+                                f"on /invocations. Send text/csv or application/json.")
+        results = run(model, feed)
+        if accept == CSV:
+            return 200, b"text/csv", tabular.write_csv(model, results), []
+        return 200, _JSON, tabular.write_json(model, results), []
+
+
+def run(model: ModelVersion, feed: dict) -> list:
+    """Run the model; an input ONNX Runtime still refuses is bad input, answered with a 400."""
+    try:
+        return model.run(feed)
+    except Exception as exc:  # onnxruntime raises several unrelated types
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(400, f"Model '{model.name}' version {model.version} cannot score this "
+                            f"input: {first_line[:300]}. Check the values against "
+                            f"GET /v2/models/{model.name}.") from None
+
+
+def media_type(header: bytes | None) -> str:
+    """Return the media type of a Content-Type header, lower case, without parameters."""
+    return (header or b"").decode("latin-1").split(";", 1)[0].strip().lower()
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(413, f"The request body ({size} bytes or more) exceeds the limit of "
+                         f"{limit} bytes. Split the batch into smaller requests, or start the "
+                         f"server with a larger --max-body-bytes.")
+
+
+def _require_json(header: bytes | None) -> None:
+    if header is None or header == _JSON:
+        return
+    media = media_type(header)
+    if media and media != JSON and not media.endswith("+json") and media != "text/plain":
+        raise ApiError(415, f"Content-Type {shorten(media)} is not supported for V2 inference. "
+                            f"Send application/json (with binary tensor data: the "
+                            f"Inference-Header-Content-Length header).")
+
+
+def _accept(header: bytes | None) -> str:
+    if not header:
+        return JSON
+    text = header.decode("latin-1")
+    for part in text.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in (JSON, "*/*", "application/*") or media.endswith("+json"):
+            return JSON
+        if media in (CSV, "text/*"):
+            return CSV
+    raise ApiError(400, f"Accept {shorten(text)} asks for a format this server does not "
+                        f"write. Ask for application/json or text/csv.")
