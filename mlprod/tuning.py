@@ -103,6 +103,8 @@ class SearchResult:
         ``"grid"``, ``"random"`` or ``"halving"``.
     n_fits : int
         Fits made during the search (folds times candidates, over every round), refit excluded.
+    rows_used : int
+        Rows given to those fits, summed (before each fold split): the search's work.
     seconds : float
         Wall time of the whole search, refit included.
     """
@@ -114,19 +116,21 @@ class SearchResult:
     scoring: str
     method: str
     n_fits: int
+    rows_used: int
     seconds: float
 
     def top(self, n: int = 5) -> pd.DataFrame:
-        """Return the ``n`` best candidates, scores to 3 significant digits, without timings."""
+        """Return the ``n`` best candidates, numbers to 3 significant digits, without timings."""
         table = self.results.head(n).drop(columns=["fit_time"]).copy()
-        for col in ("mean_score", "std_score", "mean_train_score"):
-            table[col] = table[col].map(round_sig)
+        for col in table.columns.drop(["family", "n_resources", "rank"]):
+            table[col] = table[col].map(
+                lambda v: round_sig(v) if isinstance(v, float | np.floating) else v)
         return table
 
     def cost(self) -> dict[str, Any]:
         """Return what the search cost: method, candidates, fits and seconds (3 significant digits)."""
-        return {"method": self.method, "candidates": len(self.results),
-                "fits": self.n_fits, "seconds": round_sig(self.seconds)}
+        return {"method": self.method, "candidates": len(self.results), "fits": self.n_fits,
+                "rows_used": self.rows_used, "seconds": round_sig(self.seconds)}
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -462,10 +466,13 @@ def compare(
     seconds = time.perf_counter() - start
     results = _tidy(searcher.cv_results_, families, len(X))
     n_fits = len(searcher.cv_results_["params"]) * searcher.n_splits_
+    rows = searcher.cv_results_.get("n_resources", [len(X)] * len(searcher.cv_results_["params"]))
+    rows_used = int(np.sum(rows)) * searcher.n_splits_
     best = _short(searcher.best_params_, families)
     return SearchResult(results=results, best_pipeline=searcher.best_estimator_,
                         best_params=best, best_score=float(searcher.best_score_),
-                        scoring=scoring, method=method, n_fits=n_fits, seconds=seconds)
+                        scoring=scoring, method=method, n_fits=n_fits, rows_used=rows_used,
+                        seconds=seconds)
 
 
 def search(
@@ -526,8 +533,8 @@ def default_spaces(full: bool = False) -> dict[str, dict[str, list]]:
 def default_search(full: bool = False, **options: Any) -> SearchResult:
     """Run lesson 02's search: a grid over three model families on the seeded training split.
 
-    ``options`` go to :func:`compare` (``n_jobs``, ``cluster``, ``progress``); they change where
-    and how fast it runs, never its result.
+    ``options`` go to :func:`compare`: ``n_jobs``, ``cluster`` and ``progress`` change where and
+    how fast it runs, never its result; ``seed`` (default :data:`SEED`) changes the folds.
     """
     return compare(default_spaces(full), **options)
 

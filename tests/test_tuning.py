@@ -42,6 +42,7 @@ def test_results_table_has_one_row_per_candidate_best_first(lr_grid, split):
     assert (table.fit_time > 0).all() and (table.n_resources == len(split.X_train)).all()
     assert set(table.family) == {"logistic_regression"}
     assert lr_grid.n_fits == 9 and lr_grid.method == "grid" and lr_grid.scoring == "accuracy"
+    assert lr_grid.rows_used == 9 * len(split.X_train)
 
 
 def test_scores_match_scikit_learn_cross_validation(lr_grid, split):
@@ -110,6 +111,8 @@ def test_halving_keeps_each_candidates_last_round(split):
     # Every candidate runs in round 1; a round's survivors are those whose last round is later.
     rounds = sorted(table.n_resources.unique())
     assert result.n_fits == 5 * sum(int((table.n_resources >= r).sum()) for r in rounds)
+    assert result.rows_used == 5 * sum(r * int((table.n_resources >= r).sum()) for r in rounds)
+    assert result.rows_used < 5 * len(space["C"]) * len(split.X_train)  # less than a grid
 
 
 def test_progress_bar_counts_every_fit(capsys):

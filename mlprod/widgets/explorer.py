@@ -295,6 +295,10 @@ class ExplorerPanel(widgets.VBox):
         title = widgets.HTML(f"<b>{explorer.family}</b> on {', '.join(explorer.features)} "
                              f"— {explorer.cv}-fold CV {explorer.scoring}")
         super().__init__([title, *self.sliders.values(), self.status, self.score, self.picture])
+        # CSS classes name the parts for a page script or a browser test.
+        self.add_class("mlprod-explorer")
+        self.score.add_class("mlprod-explorer-score")
+        self.picture.add_class("mlprod-explorer-picture")
 
     def setting(self) -> dict[str, Any]:
         """Return the sliders' current values."""

@@ -1,0 +1,209 @@
+"""Lesson 02 in a real browser: JupyterLab runs the notebook, a slider moves, the explorer updates.
+
+Chromium is Debian's package (``apt-get install -y chromium``) driven by Playwright. The test skips
+when it is missing, except under ``CI=true``, where a missing browser is a failure. Everything it
+starts — JupyterLab, its kernel, Chromium — is stopped afterwards and checked gone, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "02-model-and-tune.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+QUIET_LAB = {"@jupyterlab/apputils-extension:notification":
+             {"checkForUpdates": False, "fetchNews": "false"}}
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = (f"{CHROMIUM} is missing: install Debian's package with `apt-get install -y chromium` "
+               "(never `playwright install`) to run the browser test")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, token: str) -> object:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def _wait_for(check, timeout: float, what: str, interval: float = 0.25):
+    """Poll ``check()`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception as error:  # noqa: BLE001 - the server may not answer yet
+            last_error, value = error, None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
+
+
+def _our_processes(markers: list[str]) -> list[tuple[int, str]]:
+    """Return (pid, command line) of live processes whose command line holds one of ``markers``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in markers):
+            found.append((int(entry.name), cmdline.strip()))
+    return found
+
+
+def _fresh_copy(folder: Path) -> Path:
+    """Copy the lesson with its outputs and widget state cleared, so all that shows is new."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    path = folder / NOTEBOOK.name
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def lab(tmp_path) -> Iterator[dict]:
+    """Start JupyterLab on a free port in a temporary folder; stop it and everything it started."""
+    _require_chromium()
+    work, runtime = tmp_path / "work", tmp_path / "runtime"
+    settings = tmp_path / "lab-settings"
+    for folder in (work, runtime, settings):
+        folder.mkdir()
+    (settings / "overrides.json").write_text(json.dumps(QUIET_LAB))
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+               "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}",
+               f"--LabApp.app_settings_dir={settings}",
+               f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
+               f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # JupyterLab refuses to start as root without it
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    log = (tmp_path / "jupyter.log").open("w")
+    server = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    # The kernel's connection file lives in our runtime folder, so its command line names it.
+    markers = [f"--port={port}", str(runtime), str(tmp_path / "chromium-profile")]
+    try:
+        _wait_for(lambda: _get(f"{base}/api/status", token), 90, "JupyterLab's /api/status")
+        yield {"base": base, "token": token, "work": work, "tmp": tmp_path, "markers": markers}
+    finally:
+        try:
+            for session in _get(f"{base}/api/sessions", token):
+                request = urllib.request.Request(
+                    f"{base}/api/sessions/{session['id']}", method="DELETE",
+                    headers={"Authorization": f"token {token}"})
+                urllib.request.urlopen(request, timeout=10).close()
+        except OSError:
+            pass  # the server is already gone; the process check below still runs
+        _stop_group(server)
+        log.close()
+        for pid, _ in _our_processes(markers):  # a kernel in its own session, if any survived
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        left = _our_processes(markers)
+        assert not left, f"processes left behind: {left}"
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and its group: SIGTERM, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _kernel_attached(lab: dict, name: str) -> bool:
+    sessions = _get(f"{lab['base']}/api/sessions", lab["token"])
+    return any(s["path"].endswith(name) and s["kernel"]["execution_state"] == "idle"
+               and s["kernel"]["connections"] >= 1 for s in sessions)
+
+
+def test_explorer_updates_when_a_slider_moves(lab):
+    from playwright.sync_api import sync_playwright
+
+    notebook = _fresh_copy(lab["work"])
+    shots = ROOT / "build" / "browser"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(f"{lab['base']}/lab/tree/{notebook.name}?token={lab['token']}")
+            # The toolbar shows idle before the kernel is attached; Run All would then run nothing.
+            _wait_for(lambda: _kernel_attached(lab, notebook.name), 90, "the notebook's kernel")
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+            score = page.locator(".mlprod-explorer-score")
+            picture = page.locator(".mlprod-explorer-picture")
+            score.filter(has_text="CV score").wait_for(timeout=240_000)
+            page.locator(".jp-OutputArea-output", has_text="choice.json").wait_for(timeout=240_000)
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t], "a cell raised in the browser"
+            before_score, before_src = score.inner_text(), picture.get_attribute("src")
+            assert before_src, "the explorer shows no picture"
+
+            handle = page.locator(".mlprod-explorer .widget-slider .noUi-handle").first
+            handle.focus()
+            handle.press("ArrowRight")  # max_depth 2 -> 3
+            _wait_for(lambda: score.inner_text() != before_score, 60, "the score to change")
+            _wait_for(lambda: picture.get_attribute("src") != before_src, 60,
+                      "the picture to change")
+            readout = page.locator(".mlprod-explorer .widget-readout").first.inner_text()
+            assert readout.strip() == "3"
+            assert "CV score" in score.inner_text()
+
+            shot = lab["tmp"] / "explorer.png"
+            page.locator(".mlprod-explorer").screenshot(path=str(shot))
+            shots.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, shots / "explorer.png")
+            assert shot.stat().st_size > 0
+        finally:
+            browser.close()
