@@ -417,3 +417,15 @@ def test_podman_gets_the_kits_configuration(monkeypatch):
     assert Path(env["CONTAINERS_CONF"]).read_text() == container.PODMAN_CONF
     monkeypatch.setenv("CONTAINERS_CONF", os.devnull)
     assert container._podman_env()["CONTAINERS_CONF"] == os.devnull
+
+
+def test_installed_sizes_count_each_packages_files():
+    import onnxruntime
+
+    library = max(Path(onnxruntime.__file__).parent.rglob("*.so*"), key=lambda p: p.stat().st_size)
+    sizes = container.installed_sizes(["onnxruntime", "orjson", "no-such-package"])
+    assert set(sizes) == {"onnxruntime", "orjson"}
+    assert sizes["onnxruntime"] > library.stat().st_size / 1e6 > 1
+    assert container.installed_megabytes(["onnxruntime", "orjson"]) == \
+        pytest.approx(sum(sizes.values()))
+    assert container.installed_megabytes() > sum(sizes.values())
