@@ -214,6 +214,20 @@ def test_java_path_reports_unsupported_models(split, tmp_path):
     assert models[PATHS["java"]].startswith("not supported: m2cgen")
 
 
+def test_each_path_describes_itself(fitted_pipeline, split, tmp_path):
+    models = export.build_paths(fitted_pipeline, split.X_test, tmp_path)
+    expected = {"onnx": "operators: ", "pmml": "DataDictionary:", "c": "#define MLPROD_N_CLASSES 3",
+                "java": "public static double[] score"}
+    for key, text in expected.items():
+        model = models[PATHS[key]]
+        if isinstance(model, str):
+            assert export.describe(model) == model  # the reason it was skipped
+        else:
+            assert text in export.describe(model), key
+    if not isinstance(models[PATHS["c"]], str):
+        assert 'z[7] = strcmp(s, "female") == 0;' in export.describe(models[PATHS["c"]])
+
+
 # -- speed and pickles -----------------------------------------------------------------------------
 def test_speed_table_shape(fitted_pipeline, split):
     onnx_model = export.ONNXModel(export.convert(fitted_pipeline, split.X_train))
@@ -222,6 +236,8 @@ def test_speed_table_shape(fitted_pipeline, split):
     assert table.loc["scikit-learn", "one_row_speedup"] == 1.0
     assert (table[["one_row_us", "batch_rows_per_s"]] > 0).all().all()
     assert export.median_seconds(lambda: None, repeats=3) >= 0
+    both = export.median_seconds({"a": lambda: None, "b": lambda: sum(range(100))}, repeats=3)
+    assert set(both) == {"a", "b"} and min(both.values()) >= 0
     with pytest.raises(ValueError, match="repeats"):
         export.median_seconds(lambda: None, repeats=0)
 

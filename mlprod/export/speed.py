@@ -1,7 +1,8 @@
 """Measure how fast each path scores: one row (latency) and a batch (rows per second).
 
 Each figure is the median over repeats; a repeat runs the call enough times to last a few
-milliseconds, so timer resolution does not matter. Inputs are prepared before timing (a
+milliseconds, so timer resolution does not matter, and the engines take turns, so a change in the
+machine's load does not favour one of them. Inputs are prepared before timing (a
 DataFrame for scikit-learn, the arrays for ONNX Runtime, parsed rows inside the C executable):
 what is timed is the model, not the parsing of a request.
 """
@@ -20,30 +21,52 @@ from mlprod import data
 __all__ = ["median_seconds", "speed_table", "plot_speed"]
 
 
-def median_seconds(call: Callable[[], Any], repeats: int = 7, min_seconds: float = 0.002) -> float:
-    """Return the median time of one ``call()``, over ``repeats`` timed loops.
-
-    The loop length is calibrated first so one loop lasts at least ``min_seconds``.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be at least 1, e.g. 7.")
+def _loop_length(call: Callable[[], Any], min_seconds: float) -> int:
+    """Return how many calls make one timed loop last at least ``min_seconds``."""
     call()  # warm up: first-call costs (allocations, lazy set-up) are not the steady state
-    number, elapsed = 1, 0.0
-    while True:
+    number = 1
+    while number < 1_000_000:
         start = time.perf_counter()
         for _ in range(number):
             call()
         elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds or number >= 1_000_000:
+        if elapsed >= min_seconds:
             break
         number *= 10 if elapsed < min_seconds / 10 else 2
-    times = []
+    return number
+
+
+def median_seconds(calls: Callable[[], Any] | dict[Any, Callable[[], Any]], repeats: int = 7,
+                   min_seconds: float = 0.002) -> float | dict[Any, float]:
+    """Return the median time of one call, over ``repeats`` timed loops.
+
+    Parameters
+    ----------
+    calls : callable or dict of callables
+        With several, the loops take turns (a loop of each, then again), so a change in the
+        machine's load affects them all alike and their ratios stay fair.
+    repeats : int
+        Timed loops per call; the median is returned.
+    min_seconds : float
+        Each loop repeats the call enough times to last at least this long.
+
+    Returns
+    -------
+    seconds : float, or dict of float (for a dict of calls)
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be at least 1, e.g. 7.")
+    named = calls if isinstance(calls, dict) else {"call": calls}
+    numbers = {name: _loop_length(call, min_seconds) for name, call in named.items()}
+    times: dict[Any, list[float]] = {name: [] for name in named}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
+        for name, call in named.items():
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                call()
+            times[name].append((time.perf_counter() - start) / numbers[name])
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return medians if isinstance(calls, dict) else medians["call"]
 
 
 def speed_table(pipeline: Any, X: pd.DataFrame, onnx_model: Any = None, c_model: Any = None,
@@ -76,14 +99,17 @@ def speed_table(pipeline: Any, X: pd.DataFrame, onnx_model: Any = None, c_model:
 
     batch = X.sample(batch_rows, replace=True, random_state=data.SEED)
     one = batch.iloc[:1]
-    timings = {"scikit-learn": (median_seconds(lambda: pipeline.predict_proba(one), repeats),
-                                median_seconds(lambda: pipeline.predict_proba(batch), repeats))}
+    calls = {("scikit-learn", "one"): lambda: pipeline.predict_proba(one),
+             ("scikit-learn", "batch"): lambda: pipeline.predict_proba(batch)}
     if onnx_model is not None:
         run, names = onnx_model.session.run, ["label", "probabilities"]
         feed_one = onnx_inputs(one, onnx_model.features)
         feed_batch = onnx_inputs(batch, onnx_model.features)
-        timings["ONNX Runtime"] = (median_seconds(lambda: run(names, feed_one), repeats),
-                                   median_seconds(lambda: run(names, feed_batch), repeats))
+        calls[("ONNX Runtime", "one")] = lambda: run(names, feed_one)
+        calls[("ONNX Runtime", "batch")] = lambda: run(names, feed_batch)
+    seconds = median_seconds(calls, repeats)
+    timings = {engine: (seconds[(engine, "one")], seconds[(engine, "batch")])
+               for engine, _ in seconds}
     if c_model is not None and not isinstance(c_model, str):
         bench = c_model.bench(batch, repeats)
         timings["generated C"] = (bench["single_seconds"], bench["batch_seconds"])
