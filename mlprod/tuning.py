@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -349,36 +350,47 @@ def _backend(cluster: Any, n_jobs: int | None) -> Iterator[int]:
             local = stack.enter_context(LocalCluster(dashboard_address=None))
             client = stack.enter_context(Client(local))
         elif isinstance(cluster, str):
-            if not cluster.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
-                raise ValueError(
-                    f"cluster={cluster!r} is not a Dask scheduler address; give e.g. "
-                    "'tcp://127.0.0.1:8786', 'local' for a local cluster, or None for joblib."
-                )
-            client = stack.enter_context(Client(cluster))
+            client = stack.enter_context(_connect(Client, cluster))
         else:
             client = stack.enter_context(Client(cluster))
-        with client.as_current(), joblib.parallel_config(backend=_ClusterBackend(client=client)):
+        with client.as_current(), joblib.parallel_config(backend=_cluster_backend(client)):
             yield max(1, sum(client.ncores().values()))
 
 
-def _cluster_backend_class() -> type:
+_ADDRESS = re.compile(r"^([a-z]+://)?[^\s/:]+:\d+$")
+#: Seconds to wait for a Dask scheduler given by address.
+CONNECT_TIMEOUT = 10.0
+
+
+def _connect(client_class: type, address: str) -> Any:
+    timeout = CONNECT_TIMEOUT
+    if not _ADDRESS.match(address):
+        raise ValueError(
+            f"cluster={address!r} is not a Dask scheduler address; give e.g. "
+            "'tcp://127.0.0.1:8786', 'local' for a local cluster, or None for the local cores."
+        )
+    try:
+        return client_class(address, timeout=timeout)
+    except (OSError, TimeoutError) as error:
+        raise ConnectionError(
+            f"No Dask scheduler answered at {address!r} within {timeout:g} s ({error}). Start one "
+            "(`dask scheduler`, then `dask worker <address>`), or pass cluster='local'."
+        ) from error
+
+
+def _cluster_backend(client: Any) -> Any:
+    """Return Dask's joblib backend on ``client``, using the cluster even when it has one thread.
+
+    joblib runs a call in the calling process when its backend offers a single slot; a cluster
+    was asked for, so its single slot is used instead (the scheduler queues the fits).
+    """
     from joblib._dask import DaskDistributedBackend
 
     class ClusterBackend(DaskDistributedBackend):
-        """Dask's joblib backend, sending the fits to the cluster even when it has one thread.
-
-        joblib runs a call in the calling process when its backend offers a single slot; a
-        cluster was asked for, so its single slot is used (the scheduler queues the fits).
-        """
-
         def effective_n_jobs(self, n_jobs):
             return max(2, super().effective_n_jobs(n_jobs))
 
-    return ClusterBackend
-
-
-def _ClusterBackend(client: Any) -> Any:  # noqa: N802 - reads as the class it builds
-    return _cluster_backend_class()(client=client)
+    return ClusterBackend(client=client)
 
 
 def compare(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import joblib
 import numpy as np
@@ -186,8 +187,8 @@ def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(lr_grid):
         (lambda: tuning.search("logistic_regression", {"C": loguniform(0.1, 10)}),
          "is a distribution; a grid search needs a list"),
         (lambda: tuning.search("logistic_regression", {"C": 1.0}), "give a list"),
-        (lambda: tuning.search("logistic_regression", SMALL, cluster="127.0.0.1:8786"),
-         "not a Dask scheduler address"),
+        (lambda: tuning.search("logistic_regression", SMALL, cluster="my cluster"),
+         "'my cluster' is not a Dask scheduler address"),
         (lambda: tuning.validation_curve("decision_tree", "depth", [1, 2]),
          r"Unknown hyperparameter\(s\) \['depth'\].*Valid ones: \[.*'max_depth'"),
     ],
@@ -197,6 +198,15 @@ def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(lr_grid):
 def test_clear_errors(call, expected):
     with pytest.raises(ValueError, match=expected):
         call()
+
+
+def test_an_unreachable_scheduler_is_named_with_the_fix(monkeypatch):
+    monkeypatch.setattr(tuning, "CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+        with pytest.raises(ConnectionError, match=r"No Dask scheduler answered at .*cluster='local'"):
+            tuning.compare({"logistic_regression": SMALL}, cluster=address, progress=False)
 
 
 def test_validation_curve_matches_cross_validation(split):
