@@ -399,6 +399,7 @@ class CModel:
 
     @property
     def executable(self) -> Path:
+        """The compiled harness: ``model < rows.csv`` or ``model bench REPEATS < rows.csv``."""
         return self.folder / "model"
 
     @classmethod
