@@ -24,8 +24,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default 1; serve: $SAGEMAKER_MODEL_SERVER_WORKERS)")
     parser.add_argument("--default-model", help="model /invocations serves when none is named")
-    parser.add_argument("--max-body-bytes", type=int, default=6_291_456,
-                        help="larger request bodies get a 413 (default 6291456)")
+    parser.add_argument("--max-body-bytes", type=int,
+                        help="larger request bodies get a 413 (default 6291456; serve: "
+                             "$SAGEMAKER_MAX_PAYLOAD_IN_MB if set)")
     parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
     parser.add_argument("--no-access-log", action="store_true", help="turn the access log off")
     parser.add_argument("--threads", type=int, default=1,
@@ -42,6 +43,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080)) if serve else 8000
     if args.workers is None:
         args.workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", 1)) if serve else 1
+    if args.max_body_bytes is None:
+        megabytes = os.environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") if serve else None
+        args.max_body_bytes = int(float(megabytes) * 1_048_576) if megabytes else 6_291_456
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: give at least 1")
     return args

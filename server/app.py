@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
-import traceback
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -198,8 +196,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the server's log, never into the answer.
-    traceback.print_exception(exc, file=sys.stderr)
+    # Starlette re-raises after this answer, so uvicorn logs the traceback; the body never has it.
     request_id = request.scope.get("request_id", b"-").decode("latin-1")
     return error_response(500, f"Internal server error (request id {request_id}); the server "
                                f"log has the details.", headers={"X-Request-Id": request_id})

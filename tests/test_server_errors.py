@@ -228,3 +228,37 @@ def test_body_at_the_limit_is_read(server, rows):
     padded = body + b" " * (LIMIT - len(body))
     response = requests.post(f"{server.url}{V2}", data=padded, headers=JSON)
     assert response.status_code == 200, response.text
+
+
+def test_unexpected_failure_is_a_json_500_without_traceback(monkeypatch, tmp_path, rows):
+    """In-process: a bug in the server (here, a broken encoder) answers a 500 JSON error that
+    names the request id; the exception goes on to uvicorn, which logs its traceback."""
+    import asyncio
+
+    from server import v2 as v2_module
+    from server.app import create_app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(v2_module, "encode_response", broken)
+    app = create_app(copy_repository(tmp_path / "models"), access_log=False)
+    body = json.dumps(v2(rows)).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": V2, "raw_path": V2.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80),
+             "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"bug-1")]}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    with pytest.raises(RuntimeError, match="encoder bug"):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"]) == {
+        "error": "Internal server error (request id bug-1); the server log has the details."}

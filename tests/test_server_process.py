@@ -151,14 +151,32 @@ def test_serve_mode_binds_all_interfaces_on_the_sagemaker_port(repo, rows):
         assert response.text.splitlines()[0].startswith("label,")
 
 
-def test_serve_mode_defaults_to_opt_ml_model():
+def test_serve_mode_defaults(monkeypatch):
     from server.__main__ import parse
 
+    for name in ("SAGEMAKER_BIND_TO_PORT", "SAGEMAKER_MODEL_SERVER_WORKERS",
+                 "SAGEMAKER_MAX_PAYLOAD_IN_MB"):
+        monkeypatch.delenv(name, raising=False)
     args = parse(["serve"])
-    assert (args.model_repository, args.host) == ("/opt/ml/model", "0.0.0.0")
-    assert args.port == int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
-    local = parse(["--model-repository", "models"])
-    assert (local.host, local.port, local.workers) == ("127.0.0.1", 8000, 1)
+    assert (args.model_repository, args.host, args.port) == ("/opt/ml/model", "0.0.0.0", 8080)
+    assert (args.workers, args.max_body_bytes) == (1, 6_291_456)
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9090")
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "2")
+    monkeypatch.setenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", "10")
+    args = parse(["serve", "--model-repository", "models"])
+    assert (args.model_repository, args.port, args.workers) == ("models", 9090, 2)
+    assert args.max_body_bytes == 10 * 1_048_576
+    local = parse(["--model-repository", "models"])  # SageMaker variables touch serve only
+    assert (local.host, local.port, local.workers, local.max_body_bytes) == (
+        "127.0.0.1", 8000, 1, 6_291_456)
+
+
+def test_server_never_imports_mlprod_or_scikit_learn():
+    code = ("import sys, server, server.app, server.__main__, server.inference; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('mlprod', 'sklearn', 'pandas', 'skl2onnx')); print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def children(pid: int) -> set[int]:
