@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import math
 import re
 import time
@@ -132,6 +133,18 @@ class SearchResult:
         """Return what the search cost: method, candidates, fits and seconds (3 significant digits)."""
         return {"method": self.method, "candidates": len(self.results), "fits": self.n_fits,
                 "rows_used": self.rows_used, "seconds": round_sig(self.seconds)}
+
+
+class PlotFigure(Figure):
+    """A matplotlib figure that shows itself as a PNG in a notebook without pyplot.
+
+    Built without pyplot, so plotting keeps no global state and is safe off the main thread.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -606,9 +619,9 @@ def _labels(values: Sequence[Any]) -> list[str]:
     return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
 
 
-def plot_validation_curve(curve: pd.DataFrame) -> Figure:
+def plot_validation_curve(curve: pd.DataFrame) -> PlotFigure:
     """Draw train and cross-validated scores against one hyperparameter, shading ±1 std."""
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    fig = PlotFigure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(curve))
     for col, label, color in (("train", "training folds", "tab:blue"),
@@ -626,7 +639,7 @@ def plot_validation_curve(curve: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None) -> Figure:
+def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None) -> PlotFigure:
     """Draw the mean CV score over a grid of two hyperparameters, one annotated cell each."""
     table = result.results
     if family is not None:
@@ -640,7 +653,7 @@ def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None
     grid = np.full((len(ys), len(xs)), np.nan)
     for _, row in table.iterrows():
         grid[ys.index(row[y]), xs.index(row[x])] = row["mean_score"]
-    fig = Figure(figsize=(1.2 * len(xs) + 2, 0.6 * len(ys) + 1.6), layout="constrained")
+    fig = PlotFigure(figsize=(1.2 * len(xs) + 2, 0.6 * len(ys) + 1.6), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
     for (i, j), value in np.ndenumerate(grid):
@@ -672,14 +685,14 @@ def best_per_family(result: SearchResult) -> pd.DataFrame:
                          "rank": best["rank"]}).reset_index(drop=True)
 
 
-def plot_families(result: SearchResult) -> Figure:
+def plot_families(result: SearchResult) -> PlotFigure:
     """Compare model families: each one's best CV score (±1 std) and its mean fit time."""
     best = result.results.drop_duplicates("family", keep="first").iloc[::-1]
-    fig = Figure(figsize=(8, 0.5 * len(best) + 1.6), layout="constrained")
+    fig = PlotFigure(figsize=(8, 0.5 * len(best) + 1.6), layout="constrained")
     score_ax, time_ax = fig.subplots(1, 2, sharey=True)
     score_ax.barh(best.family, best.mean_score, xerr=best.std_score, color="tab:green")
     low = max(0.0, float((best.mean_score - best.std_score).min()) - 0.05)
-    score_ax.set_xlim(low, 1.0 if result.scoring.endswith("accuracy") else None)
+    score_ax.set_xlim(low, 1.005 if result.scoring.endswith("accuracy") else None)
     score_ax.set_xlabel(f"best mean CV {result.scoring} (±1 std)")
     time_ax.barh(best.family, best.fit_time * 1000, color="tab:grey")
     time_ax.set_xlabel("fit time of that candidate (ms per fit)")

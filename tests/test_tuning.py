@@ -224,6 +224,7 @@ def test_plots_draw_what_they_are_given(lr_grid):
     fig = tuning.plot_validation_curve(curve)
     ax = fig.axes[0]
     assert isinstance(fig, Figure) and ax.get_xlabel() == "n_neighbors"
+    assert fig._repr_png_().startswith(b"\x89PNG")  # a notebook shows it without pyplot
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "5", "25"]
     grid = tuning.search("svm", {"C": [1.0, 10.0], "gamma": [0.1, 1.0]}, cv=3, progress=False)
     heat = tuning.plot_heatmap(grid, "C", "gamma")
