@@ -49,6 +49,21 @@ def cpu_busy(seconds: float = 1.0) -> list[float]:
     return shares
 
 
+def core_ticks(core: int) -> int:
+    """Return the clock ticks core ``core`` has spent busy since boot (/proc/stat)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            values = [int(x) for x in line.split()[1:]]
+            return sum(values) - values[3] - values[4]  # all but idle and iowait
+    return 0
+
+
+def process_ticks(pid: int) -> int:
+    """Return the clock ticks process ``pid`` and its waited-for children have used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+
+
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -248,8 +263,8 @@ def parse_wrk(out: str) -> dict:
         raise RuntimeError(f"wrk saw socket errors; the run is void:\n{out}")
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_ms": ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "requests": requests,
     }
 
@@ -305,13 +320,20 @@ def run(out: Path, seconds: int, warmup: int) -> dict:
             body = single if batch_size == 1 else many
             server.check(path, body, content_type, batch_size)
             wrk(server.port, path, body, content_type, connections, warmup, headers, cores)
+            before = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
             result = wrk(server.port, path, body, content_type, connections, seconds, headers,
                          cores)
+            after = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
+            ticks = os.sysconf("SC_CLK_TCK") * (after[2] - before[2])
+            # Core 0 time spent on anything but the server under test: the noise in this run.
+            result["core0_other_share"] = round(max(0.0, (after[0] - before[0])
+                                                    - (after[1] - before[1])) / ticks, 3)
             result["rows_per_s"] = result["requests_per_s"] * batch_size
             result["load"] = load_average()
             print(f"  {path} {kind} rows={batch_size} c={connections}: "
                   f"{result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.3f} ms, "
-                  f"p99 {result['p99_ms']:.3f} ms", flush=True)
+                  f"p99 {result['p99_ms']:.3f} ms; core 0 busy with other work "
+                  f"{result['core0_other_share']:.0%}", flush=True)
             return result
 
         python = sys.executable
@@ -413,8 +435,10 @@ def markdown(r: dict) -> str:
         lines.append(f"| {key.split('_')[1]} | {v['one_row_p50_us']:.1f} µs | "
                      f"{v['batch_rows_per_s'] / 1e6:.2f} M rows/s |")
     lines += ["", "## Over HTTP", "",
-              "| what | rows/request | connections | req/s | rows/s | p50 | p99 |",
-              "|---|---|---|---|---|---|---|"]
+              "The last column is the share of core 0 spent on other processes during the run "
+              "(the noise; not measured for two workers, which span both cores).", "",
+              "| what | rows/request | connections | req/s | rows/s | p50 | p99 | core 0 other |",
+              "|---|---|---|---|---|---|---|---|"]
     rows = [("bare endpoint (dataframe_split JSON)", r["bare"], [
         ("one_row_c1", 1, 1), ("one_row_c16", 1, 16), ("batch_c4", BATCH, 4)]),
             ("server, V2 JSON", r["server"], [
@@ -428,8 +452,10 @@ def markdown(r: dict) -> str:
     for label, group, keys in rows:
         for key, size, conns in keys:
             v = group[key]
+            noise = "—" if group is r["server_workers_2"] else f"{v['core0_other_share']:.0%}"
             lines.append(f"| {label} | {size:,} | {conns} | {v['requests_per_s']:,.0f} | "
-                         f"{v['rows_per_s']:,.0f} | {v['p50_ms']:.3f} ms | {v['p99_ms']:.3f} ms |")
+                         f"{v['rows_per_s']:,.0f} | {v['p50_ms']:.3f} ms | {v['p99_ms']:.3f} ms "
+                         f"| {noise} |")
     lines += ["", "## Ready after start", "",
               f"- bare endpoint: {r['bare']['ready_s']:.2f} s",
               f"- server: {r['server']['ready_s']:.2f} s",

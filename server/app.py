@@ -17,7 +17,7 @@ from server.accesslog import AccessLog
 from server.context import RequestContext
 from server.endpoints import Endpoints
 from server.errors import ApiError, error_response
-from server.inference import CSV, JSON, Invocations, V2Infer
+from server.inference import CSV, JSON, InferenceEndpoint, Invocations, V2Infer
 from server.openapi import CSV_TEXT, OBJECT, RouteDoc, docs_page, document
 from server.repository import Repository
 
@@ -158,9 +158,10 @@ def create_app(
             if log is not None:
                 log.flush()
 
+    hot = [r for r in routes if isinstance(r.endpoint, InferenceEndpoint)]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext, token=token, log=log)],
+        middleware=[Middleware(RequestContext, token=token, log=log, hot_routes=hot)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                             Exception: _internal_error},
         lifespan=lifespan,
