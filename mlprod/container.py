@@ -533,14 +533,24 @@ def build_command(context: str | os.PathLike, tag: str, engine_name: str,
 
 def build_image(context: str | os.PathLike, tag: str, *, engine_name: str | None = None,
                 base_image: str | None = None) -> dict:
-    """Build the image of ``context`` as ``tag``; return its build seconds, size and id."""
+    """Build the image of ``context`` as ``tag``; return its build seconds, size, id and config.
+
+    ``user`` and ``healthcheck`` come from the built image's configuration, so they show what
+    the builder kept (an OCI-format podman build would drop the health check).
+    """
     eng = Engine.detect(engine_name)
     start = time.perf_counter()
     eng.run(*build_command(context, tag, eng.name, base_image), timeout=1800)
     seconds = time.perf_counter() - start
     info = json.loads(eng.run("image", "inspect", tag).stdout)[0]
+    config = info.get("Config") or {}
+    # Docker keeps the health check in Config; podman reports it beside Config.
+    health = config.get("Healthcheck") or info.get("Healthcheck") or {}
     return {"engine": eng.name, "tag": tag, "build_seconds": round(seconds, 1),
-            "image_bytes": int(info["Size"]), "image_id": info["Id"].removeprefix("sha256:")[:12]}
+            "image_bytes": int(info["Size"]), "image_id": info["Id"].removeprefix("sha256:")[:12],
+            "user": config.get("User"), "healthcheck": health.get("Test"),
+            "labels": {k: v for k, v in (config.get("Labels") or {}).items()
+                       if k.startswith("mlprod.")}}
 
 
 def free_port() -> int:
@@ -574,10 +584,29 @@ def _request(method: str, url: str, body: bytes | None = None,
         return err.code, err.headers, err.read()
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started container: its base URL, its name, and the engine running it."""
+
+    url: str
+    name: str
+    engine: Engine
+
+    def healthcheck(self) -> str:
+        """Run the image's HEALTHCHECK now: ``"healthy"``, ``"unhealthy"``, or ``"unchecked"``.
+
+        Only podman runs a health check on demand; Docker runs it on its own schedule.
+        """
+        if self.engine.name != "podman":
+            return "unchecked"
+        done = self.engine.run("healthcheck", "run", self.name, check=False, timeout=60)
+        return "healthy" if done.returncode == 0 else "unhealthy"
+
+
 @contextlib.contextmanager
 def running(tag: str, *, engine_name: str | None = None, port: int | None = None,
-            timeout: float = 60) -> Iterator[str]:
-    """Run image ``tag`` until the block ends; yield its base URL once ``/ping`` answers 200.
+            timeout: float = 60) -> Iterator[Running]:
+    """Run image ``tag`` until the block ends; yield it once ``/ping`` answers 200.
 
     The container is stopped and removed on the way out, also when the block raises.
 
@@ -605,7 +634,7 @@ def running(tag: str, *, engine_name: str | None = None, port: int | None = None
                                    f"(running: {state.stdout.strip()}):\n"
                                    f"{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
             time.sleep(0.2)
-        yield url
+        yield Running(url, name, eng)
     finally:
         eng.run("stop", "-t", "5", name, check=False, timeout=60)
         eng.run("rm", "-f", name, check=False, timeout=60)
@@ -614,10 +643,19 @@ def running(tag: str, *, engine_name: str | None = None, port: int | None = None
 # --- the proof: build, run, call, compare -----------------------------------------------------
 
 def sample_rows(n: int = 3):
-    """Return ``n`` held-out rows of the penguins data (a DataFrame of the features)."""
+    """Return ``n`` ≥ 3 held-out penguins, one missing its sex and one its body mass.
+
+    The missing values travel as JSON ``null`` / ``""`` and as empty CSV fields, so the proof
+    covers them on both routes.
+    """
+    import numpy as np
+
     from mlprod import data
 
-    return data.split().X_test.head(n).reset_index(drop=True)
+    rows = data.split().X_test.head(n).reset_index(drop=True)
+    rows.loc[1, "sex"] = ""
+    rows.loc[2, "body_mass_g"] = np.nan
+    return rows
 
 
 def v2_request(rows) -> dict:
@@ -717,9 +755,10 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
     try:
         built = build_image(context, tag, engine_name=eng.name, base_image=base_image)
         start = time.perf_counter()
-        with running(tag, engine_name=eng.name) as url:
+        with running(tag, engine_name=eng.name) as box:
             ready = time.perf_counter() - start
-            answers = call_server(url, model, rows)
+            answers = call_server(box.url, model, rows)
+            answers["health"] = box.healthcheck()
     finally:
         if not keep_image:
             eng.run("rmi", "-f", tag, check=False, timeout=120)
@@ -753,6 +792,8 @@ def summary(figures: dict) -> str:
         f"engine {figures['engine']}, base image {figures['base_image']}",
         f"build {figures['build_seconds']:.0f} s, image {figures['image_mb']:.0f} MB, "
         f"ready {figures['ready_seconds']:.1f} s after start",
+        f"runs as user {figures['user']}; HEALTHCHECK kept: {bool(figures['healthcheck'])}, "
+        f"{figures['health']} when run",
         f"GET /ping -> {figures['ping']}",
         f"V2 infer (version {figures['v2']['version']}) -> {figures['v2']['labels']}",
         f"/invocations (version {figures['invocations']['version']}) -> "

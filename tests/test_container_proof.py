@@ -110,8 +110,12 @@ def test_image_builds_serves_and_answers_like_onnxruntime(engine_and_base, tmp_p
     figures = container.prove(context, engine_name=found, tag=TAG, base_image=base, out=PROOF)
 
     assert figures["ping"] == 200
+    assert figures["user"] == "10001"
+    assert "/ping" in " ".join(figures["healthcheck"]), "the image lost its HEALTHCHECK"
+    assert figures["health"] == ("healthy" if found == "podman" else "unchecked")
     rows = container.sample_rows()
     served = container.served_version(context / "model" / "penguins")
+    assert figures["labels"]["mlprod.model.version"] == str(served)
     for route in ("v2", "invocations"):
         got = figures[route]
         assert got["version"] == str(served)
