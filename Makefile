@@ -11,11 +11,11 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile notebooks
 HOST_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest
+.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest browser
 
 help:
 	@echo "make lab        set up .venv from the lock and open JupyterLab on notebooks/ (127.0.0.1)"
-	@echo "make test       set up .venv, build the models, run lint, unit, protocol and notebook tests"
+	@echo "make test       set up .venv, build the models, run lint, unit, protocol, notebook and browser tests"
 	@echo "make models     train and register the course models into build/models/"
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
@@ -50,8 +50,14 @@ unit: $(STAMP)
 protocol: $(STAMP)
 	$(PYTEST) -m protocol tests
 
-nbtest: $(STAMP)
+nbbrowser: $(STAMP)
+	$(PYTEST) -m browser tests
+
+test: $(STAMP)
 	$(NBVAL)
+
+browser: $(STAMP)
+	$(PYTEST) -m browser tests
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory models
@@ -59,6 +65,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory protocol
 	$(MAKE) --no-print-directory nbtest
+	$(MAKE) --no-print-directory browser
 
 tour: $(STAMP)
 	$(PY) -m mlprod.tour --out build/tour

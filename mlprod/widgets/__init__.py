@@ -1,15 +1,23 @@
 """Widgets for live use in the notebooks; the only package of the kit that imports ipywidgets.
 
 Each builder returns a widget without displaying it; its logic is testable without a browser.
+Names are imported on first use, so a lesson that needs one widget does not pay for the others.
 """
 
-from mlprod.widgets.explorer import Explorer, ExplorerPanel, hyperparameter_explorer
-from mlprod.widgets.inspector import RequestInspector, request_inspector
+from importlib import import_module
 
-__all__ = [
-    "Explorer",
-    "ExplorerPanel",
-    "RequestInspector",
-    "hyperparameter_explorer",
-    "request_inspector",
-]
+_HOMES = {
+    "Explorer": "explorer",
+    "ExplorerPanel": "explorer",
+    "hyperparameter_explorer": "explorer",
+    "RequestInspector": "inspector",
+    "request_inspector": "inspector",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"mlprod.widgets has no {name!r}; widgets: {__all__}")
+    return getattr(import_module(f"mlprod.widgets.{_HOMES[name]}"), name)
