@@ -11,12 +11,14 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile notebooks
 HOST_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest browser
+.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest browser container image
 
 help:
 	@echo "make lab        set up .venv from the lock and open JupyterLab on notebooks/ (127.0.0.1)"
-	@echo "make test       set up .venv, build the models, run lint, unit, protocol, notebook and browser tests"
+	@echo "make test       set up .venv, build the models, run lint, unit, protocol, notebook, browser, container tests"
 	@echo "make models     train and register the course models into build/models/"
+	@echo "make context    write the container build context for build/models into build/context/"
+	@echo "make image      build the real image (Docker or podman) from that context"
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -50,11 +52,31 @@ unit: $(STAMP)
 protocol: $(STAMP)
 	$(PYTEST) -m protocol tests
 
-nbbrowser: $(STAMP)
+nbcontext: models
+	$(PY) -m mlprod.container --repository build/models --out build/context
+
+# Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
+image: models
+	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
+
+container: $(STAMP)
+	$(PYTEST) -m container tests/test_container_proof.py
+
+browser: $(STAMP)
 	$(PYTEST) -m browser tests
 
 test: $(STAMP)
 	$(NBVAL)
+
+context: models
+	$(PY) -m mlprod.container --repository build/models --out build/context
+
+# Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
+image: models
+	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
+
+container: $(STAMP)
+	$(PYTEST) -m container tests/test_container_proof.py
 
 browser: $(STAMP)
 	$(PYTEST) -m browser tests
@@ -66,6 +88,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory protocol
 	$(MAKE) --no-print-directory nbtest
 	$(MAKE) --no-print-directory browser
+	$(MAKE) --no-print-directory container
 
 tour: $(STAMP)
 	$(PY) -m mlprod.tour --out build/tour
