@@ -52,34 +52,14 @@ unit: $(STAMP)
 protocol: $(STAMP)
 	$(PYTEST) -m protocol tests
 
-nbcontext: models
-	$(PY) -m mlprod.container --repository build/models --out build/context
-
-# Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
-image: models
-	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
-
-container: $(STAMP)
-	$(PYTEST) -m container tests/test_container_proof.py
-
-browser: $(STAMP)
-	$(PYTEST) -m browser tests
-
-test: $(STAMP)
+nbtest: $(STAMP)
 	$(NBVAL)
 
-context: models
-	$(PY) -m mlprod.container --repository build/models --out build/context
-
-# Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
-image: models
-	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
+browser: $(STAMP)
+	$(PYTEST) -m browser tests
 
 container: $(STAMP)
 	$(PYTEST) -m container tests/test_container_proof.py
-
-browser: $(STAMP)
-	$(PYTEST) -m browser tests
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory models
@@ -89,6 +69,13 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory nbtest
 	$(MAKE) --no-print-directory browser
 	$(MAKE) --no-print-directory container
+
+context: models
+	$(PY) -m mlprod.container --repository build/models --out build/context
+
+# Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
+image: models
+	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
 
 tour: $(STAMP)
 	$(PY) -m mlprod.tour --out build/tour
