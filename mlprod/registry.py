@@ -76,6 +76,17 @@ def check_name(name: Any, what: str = "model name") -> str:
     return name
 
 
+def read_metadata(model: onnx.ModelProto) -> dict[str, Any]:
+    """Return the model's ``metadata_props`` with every JSON value decoded (other values as text)."""
+    out = {}
+    for prop in model.metadata_props:
+        try:
+            out[prop.key] = json.loads(prop.value)
+        except json.JSONDecodeError:
+            out[prop.key] = prop.value
+    return out
+
+
 def _dims(value_info: onnx.ValueInfoProto) -> list[int]:
     """Return a tensor's shape with every symbolic or unknown dimension as -1."""
     shape = value_info.type.tensor_type.shape
@@ -257,12 +268,7 @@ class Registry:
         """Return what a version's ONNX file says about it: metadata, producer, checksum, aliases."""
         number = self.resolve(name, version)
         model = self.load(name, number)
-        meta = {}
-        for prop in model.metadata_props:
-            try:
-                meta[prop.key] = json.loads(prop.value)
-            except json.JSONDecodeError:
-                meta[prop.key] = prop.value
+        meta = read_metadata(model)
         return {
             "model": name, "version": number,
             "aliases": sorted(a for a, v in self.aliases(name).items() if v == number),

@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.utils.validation import check_is_fitted
 
 from mlprod.export.parity import ParityError, compare, default_tolerance
+from mlprod.registry import read_metadata
 
 __all__ = ["ONNXModel", "to_onnx", "convert", "onnx_inputs", "onnx_predict", "metadata", "feature_schema",
            "session"]
@@ -107,13 +108,7 @@ def _metrics(pipeline: BaseEstimator, X: pd.DataFrame, y: pd.Series, on: str) ->
 
 def metadata(model: onnx.ModelProto) -> dict[str, Any]:
     """Return the model's ``metadata_props`` with every JSON value decoded."""
-    out = {}
-    for prop in model.metadata_props:
-        try:
-            out[prop.key] = json.loads(prop.value)
-        except json.JSONDecodeError:
-            out[prop.key] = prop.value
-    return out
+    return read_metadata(model)
 
 
 def convert(pipeline: BaseEstimator, X: pd.DataFrame, target_opset: int | None = None
