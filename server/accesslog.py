@@ -12,8 +12,8 @@ from typing import TextIO
 class AccessLog:
     """Collect one line per request and write them at most every ``interval`` seconds.
 
-    Formatting a line costs about a microsecond; writing through ``logging`` handlers per
-    request costs far more, so lines wait in a list until a timer (or a full buffer) flushes.
+    Writing through ``logging`` handlers per request costs several microseconds; here a request
+    only appends a tuple, and a timer (or a full buffer) formats and writes the lines in a batch.
 
     Parameters
     ----------
@@ -29,22 +29,18 @@ class AccessLog:
         self.stream = stream
         self.interval = interval
         self.capacity = capacity
-        self._lines: list[str] = []
+        self._lines: list[tuple] = []
         self._second = -1
         self._stamp = ""
         self._timer: asyncio.TimerHandle | None = None
 
-    def write(self, request_id: str, client: str, method: str, path: str, status: int,
-              seconds: float) -> None:
-        """Record one request: id, client address, method, path, status and latency."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        self._lines.append(
-            f'{self._stamp}.{int((now - second) * 1000):03d}Z access {request_id} {client} '
-            f'"{method} {path}" {status} {seconds * 1000:.3f}ms\n')
+    def write(self, request_id: bytes, client: tuple | None, method: str, path: str,
+              status: int, seconds: float) -> None:
+        """Record one request: id, client address, method, path, status and latency.
+
+        Only a tuple is kept here; lines are formatted when flushed, off the request's path.
+        """
+        self._lines.append((time.time(), request_id, client, method, path, status, seconds))
         if len(self._lines) >= self.capacity:
             self.flush()
         elif self._timer is None:
@@ -62,7 +58,7 @@ class AccessLog:
             self._timer = None
         if not self._lines:
             return
-        text = "".join(self._lines)
+        text = "".join(map(self._format, self._lines))
         self._lines.clear()
         stream = self.stream or sys.stderr
         try:
@@ -73,3 +69,13 @@ class AccessLog:
                 os.write(2, text.encode())
             except OSError:
                 pass
+
+    def _format(self, entry: tuple) -> str:
+        now, request_id, client, method, path, status, seconds = entry
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return (f'{self._stamp}.{int((now - second) * 1000):03d}Z access '
+                f'{request_id.decode("latin-1")} {client[0] if client else "-"} '
+                f'"{method} {path}" {status} {seconds * 1000:.3f}ms\n')

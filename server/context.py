@@ -67,16 +67,20 @@ class RequestContext:
         try:
             if self.token is not None and not self._allowed(scope["path"], authorization):
                 await self._unauthorized(authorization)(scope, receive, send_with_id)
+            elif (endpoint := self._hot(scope)) is not None:
+                # The inference endpoints add X-Request-Id and record their status themselves:
+                # no wrapper around send on the hot path.
+                await endpoint(scope, receive, send)
+                status = scope.get("response_status", 500)
             else:
-                await self._dispatch(scope, receive, send_with_id)
+                await self.app(scope, receive, send_with_id)
         finally:
             if self.log is not None:
-                client = scope.get("client")
-                self.log.write(request_id.decode("latin-1"), client[0] if client else "-",
-                               scope["method"], scope["path"], status,
-                               time.perf_counter() - start)
+                self.log.write(request_id, scope.get("client"), scope["method"], scope["path"],
+                               status, time.perf_counter() - start)
 
-    async def _dispatch(self, scope, receive, send) -> None:
+    def _hot(self, scope):
+        """Return the inference endpoint for this request (path params set), or None."""
         path = scope["path"]
         root = scope.get("root_path")
         if root and path.startswith(root):  # as the router sees it, behind a path prefix
@@ -85,9 +89,8 @@ class RequestContext:
             match = regex.match(path)
             if match is not None and scope["method"] in methods:
                 scope["path_params"] = match.groupdict()
-                await endpoint(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return endpoint
+        return None
 
     def _allowed(self, path: str, authorization: bytes | None) -> bool:
         if path.startswith(OPEN_PATHS[0]) or path == OPEN_PATHS[1]:

@@ -51,9 +51,12 @@ class InferenceEndpoint:
             payload = orjson.dumps({"error": exc.message})
         except _Disconnected:
             return
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", content_type), (b"content-length", b"%d" % len(payload)),
-            *model_headers, *extra]})
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(payload)),
+                   *model_headers, *extra]
+        if "request_id" in scope:  # set by RequestContext, which logs the status recorded here
+            headers.append((b"x-request-id", scope["request_id"]))
+            scope["response_status"] = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     def model(self, scope, headers: dict[bytes, bytes]) -> ModelVersion:

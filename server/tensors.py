@@ -127,26 +127,50 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
     ApiError
         400 naming the first field that is not a number, or an infinite one.
     """
-    if "" in values:
-        values = [v or "nan" for v in values]
+    if len(values) <= _SMALL:
+        try:
+            numbers = [float(v) if v else None for v in values]
+        except ValueError:
+            _raise_not_a_number(values, where)
+        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+        for i, v in enumerate(numbers):
+            if v is not None and v == v and not -limit <= v <= limit:
+                _raise_not_finite(values, i, dtype, where)
+        return np.array(numbers, dtype=dtype)
+    if "" in values:  # missing values are few: find them with C-level scans
+        values = list(values)
+        i = values.index("")
+        try:
+            while True:
+                values[i] = "nan"
+                i = values.index("", i + 1)
+        except ValueError:
+            pass
     try:
         with np.errstate(over="ignore"):
             out = np.array(values, dtype=np.float64).astype(dtype)
     except ValueError:
-        for i, v in enumerate(values):
-            try:
-                float(v)
-            except ValueError:
-                raise ApiError(400, f"{where}: value {shorten(v)} in row {i + 1} is not a "
-                                    f"number. Send a number, or leave the field empty for "
-                                    f"missing.") from None
-        raise
+        _raise_not_a_number(values, where)
     if np.isinf(out).any():
-        i = int(np.flatnonzero(np.isinf(out))[0])
-        raise ApiError(400, f"{where}: value {shorten(values[i])} in row {i + 1} is not finite "
-                            f"(or out of {np.dtype(dtype).name} range). Send a finite number, "
-                            f"or leave the field empty for missing.")
+        _raise_not_finite(values, int(np.flatnonzero(np.isinf(out))[0]), dtype, where)
     return out
+
+
+def _raise_not_a_number(values: list[str], where: str) -> None:
+    for i, v in enumerate(values):
+        try:
+            float(v or "nan")
+        except ValueError:
+            raise ApiError(400, f"{where}: value {shorten(v)} in row {i + 1} is not a number. "
+                                f"Send a number, or leave the field empty for missing.") from None
+    raise ApiError(400, f"{where}: the values are not numbers. Send numbers, or leave a field "
+                        f"empty for missing.")
+
+
+def _raise_not_finite(values: list[str], i: int, dtype: np.dtype, where: str) -> None:
+    raise ApiError(400, f"{where}: value {shorten(values[i])} in row {i + 1} is not finite (or "
+                        f"out of {np.dtype(dtype).name} range). Send a finite number, or leave "
+                        f"the field empty for missing.")
 
 
 def _raise_first_bad(flat: list, dtype: np.dtype, where: str) -> None:

@@ -192,6 +192,39 @@ def test_invocations_bad_input(server, rows, case):
     good_requests_still_work(server, rows)
 
 
+def first_field(lines: list[str], i: int, value: str) -> None:
+    lines[i] = value + lines[i][lines[i].index(","):]
+
+
+@pytest.fixture(scope="module")
+def many_rows(split) -> list[dict]:
+    """Enough rows (a few kB of CSV) for the server's whole-body CSV reader."""
+    return records(split.X_test.head(60))
+
+
+@pytest.mark.parametrize("change, fragments", [
+    (lambda lines: first_field(lines, 40, "long"),
+     ["'bill_length_mm'", "'long'", "row 41", "not a number"]),
+    (lambda lines: first_field(lines, 30, "inf"),
+     ["'bill_length_mm'", "'inf'", "row 31", "not finite"]),
+    (lambda lines: lines.__setitem__(50, lines[50] + ",extra"),
+     ["row 51 has 7 values", "expected 6"]),
+    (lambda lines: lines.__setitem__(20, ""), None),  # a blank line is skipped
+], ids=["not-a-number", "infinite", "extra-field", "blank-line"])
+def test_csv_errors_in_a_larger_body(server, rows, many_rows, change, fragments):
+    lines = csv_text(many_rows).splitlines()
+    assert len("\n".join(lines)) > 2048
+    change(lines)
+    response = requests.post(f"{server.url}/invocations", data="\n".join(lines) + "\n",
+                             headers=CSV | {"Accept": "text/csv"})
+    if fragments is None:
+        assert response.status_code == 200, response.text
+        assert len(response.text.strip().splitlines()) == len(many_rows)  # header + rows - 1
+    else:
+        check_error(response, 400, *fragments)
+    good_requests_still_work(server, rows)
+
+
 @pytest.mark.parametrize("method, path, status, fragments", [
     ("POST", "/v2/models/iris/infer", 404, ["No model 'iris'", "['penguins']"]),
     ("POST", "/v2/models/penguins/versions/7/infer", 404, ["no version 7", "[1, 2]"]),
