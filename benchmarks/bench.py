@@ -64,6 +64,24 @@ def process_ticks(pid: int) -> int:
     return sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Return the versions of what the figures depend on: the stack and wrk."""
+    from importlib.metadata import version
+
+    found = {name: version(name) for name in ("onnxruntime", "numpy", "starlette", "uvicorn",
+                                              "uvloop", "httptools", "orjson")}
+    banner = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    found["wrk"] = (banner.stdout + banner.stderr).split(" [")[0].removeprefix("wrk ").strip()
+    return found
+
+
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -309,8 +327,8 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1) -> dict:
             "split": (split_body(one), split_body(batch), "application/json"),
         }
         report: dict = {"machine": {
-            "python": platform.python_version(), "cpus": os.cpu_count(),
-            "busy_before": cpu_busy(), "load_before": load_average()}}
+            "cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "versions": versions(), "busy_before": cpu_busy(), "load_before": load_average()}}
         report["floor"] = floor(model)
 
         def measure(server: Served, path: str, kind: str, connections: int,
@@ -423,9 +441,11 @@ def targets(r: dict) -> list[dict]:
 
 def markdown(r: dict) -> str:
     m, f = r["machine"], r["floor"]
+    stack = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     lines = [
         "# Server benchmark", "",
-        f"Python {m['python']}, {m['cpus']} cores. Servers pinned to core 0, `wrk -t1` to core "
+        f"{m['cpu']}, {m['cpus']} cores, Python {m['python']}; {stack}.", "",
+        "Servers pinned to core 0, `wrk -t1` to core "
         f"1; best of {r['settings']['repeat']} runs of {r['settings']['seconds']} s each, after "
         f"{r['settings']['warmup']} s of warm-up; "
         f"1,000-row runs at {r['settings']['batch_connections']} connections. "
@@ -463,7 +483,12 @@ def markdown(r: dict) -> str:
             lines.append(f"| {label} | {size:,} | {conns} | {v['requests_per_s']:,.0f} | "
                          f"{v['rows_per_s']:,.0f} | {v['p50_ms']:.3f} ms | {v['p99_ms']:.3f} ms "
                          f"| {noise} |")
-    lines += ["", "## Ready after start", "",
+    lines += ["", "The bare endpoint parses `dataframe_split` JSON without checking a value and "
+              "answers the labels with two headers. The server checks every value, answers labels "
+              "and probabilities with `X-Model-Name`, `X-Model-Version` and `X-Request-Id`, and "
+              "writes an access-log line per request. With two workers the server spans cores 0-1 "
+              "and shares core 1 with wrk: the figure is for 2 cores, no more.", ""]
+    lines += ["## Ready after start", "",
               f"- bare endpoint: {r['bare']['ready_s']:.2f} s",
               f"- server: {r['server']['ready_s']:.2f} s",
               f"- server, 2 workers: {r['server_workers_2']['ready_s']:.2f} s", "",

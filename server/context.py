@@ -27,8 +27,8 @@ class RequestContext:
     hot_routes : list of starlette Route
         Routes whose plain-ASGI endpoints are called straight from here when their path and
         method match, skipping the router and exception layers in between (the inference
-        routes: about 5 µs per request, measured with benchmarks/bench.py). They stay in the
-        router too, which answers every other method on them (405) and documents them.
+        routes: about 5 µs a request, measured in-process). They stay in the router too, which
+        answers every other method on them (405) and documents them.
     """
 
     def __init__(self, app, token: str | None = None, log: AccessLog | None = None,

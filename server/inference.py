@@ -50,6 +50,7 @@ class InferenceEndpoint:
                 (k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
             payload = orjson.dumps({"error": exc.message})
         except _Disconnected:
+            scope["response_status"] = 499  # logged as nginx does: the client closed first
             return
         headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(payload)),
                    *model_headers, *extra]
