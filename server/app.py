@@ -189,8 +189,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = (f"No route {method} {path}. See /docs (or /openapi.json) for the routes, "
                    f"e.g. POST /v2/models/<name>/infer or POST /invocations.")
     elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        # Starlette lists the methods from a set: sort them, so the answer is the same each run.
+        allowed = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))
         message = f"{method} is not allowed on {path}. Use {allowed}."
+        return error_response(405, message, {"Allow": allowed})
     else:
         message = f"{exc.detail} ({method} {path})."
     return error_response(exc.status_code, message, exc.headers)

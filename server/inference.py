@@ -52,8 +52,8 @@ class InferenceEndpoint:
         except _Disconnected:
             scope["response_status"] = 499  # logged as nginx does: the client closed first
             return
-        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(payload)),
-                   *model_headers, *extra]
+        headers = [*model_headers, *extra, (b"content-length", b"%d" % len(payload)),
+                   (b"content-type", content_type)]
         if "request_id" in scope:  # set by RequestContext, which logs the status recorded here
             headers.append((b"x-request-id", scope["request_id"]))
             scope["response_status"] = status
@@ -158,7 +158,7 @@ class Invocations(InferenceEndpoint):
                                 f"on /invocations. Send text/csv or application/json.")
         results = run(model, feed)
         if accept == CSV:
-            return 200, b"text/csv", tabular.write_csv(model, results), []
+            return 200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), []
         return 200, _JSON, tabular.write_json(model, results), []
 
 
