@@ -19,6 +19,7 @@ help:
 	@echo "make models     train and register the course models into build/models/"
 	@echo "make context    write the container build context for build/models into build/context/"
 	@echo "make image      build the real image (Docker or podman) from that context"
+	@echo "make bench      benchmark the server (needs wrk: apt-get install -y wrk) into build/bench/"
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -76,6 +77,10 @@ context: models
 # Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
 image: models
 	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
+
+# The server benchmark (needs wrk: apt-get install -y wrk); report in build/bench/ (markdown + JSON).
+bench: models
+	$(PY) benchmarks/bench.py --out build/bench
 
 tour: $(STAMP)
 	$(PY) -m mlprod.tour --out build/tour
