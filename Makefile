@@ -15,7 +15,7 @@ HOST_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 help:
 	@echo "make lab        set up .venv from the lock and open JupyterLab on notebooks/ (127.0.0.1)"
-	@echo "make test       set up .venv, build the models, run lint, unit, protocol, notebook, browser, container tests"
+	@echo "make test       set up .venv, build the models, run lint, unit, protocol, container, notebook, browser tests"
 	@echo "make models     train and register the course models into build/models/"
 	@echo "make context    write the container build context for build/models into build/context/"
 	@echo "make image      build the real image (Docker or podman) from that context"
@@ -59,6 +59,7 @@ nbtest: $(STAMP)
 browser: $(STAMP)
 	$(PYTEST) -m browser tests
 
+# The container proof runs before the notebooks: lesson 05 shows its recorded result (build/proof/).
 container: $(STAMP)
 	$(PYTEST) -m container tests/test_container_proof.py
 
@@ -67,16 +68,16 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory protocol
+	$(MAKE) --no-print-directory container
 	$(MAKE) --no-print-directory nbtest
 	$(MAKE) --no-print-directory browser
-	$(MAKE) --no-print-directory container
 
 context: models
 	$(PY) -m mlprod.container --repository build/models --out build/context
 
 # Build (and prove) the real image with the engine found: Docker where `docker info` works, else podman.
 image: models
-	$(PY) -m mlprod.container --repository build/models --out build/context --wheels --image mlprod-penguins:latest
+	$(PY) -m mlprod.container --repository build/models --out build/context --image mlprod-penguins:latest --prove
 
 # The server benchmark (needs wrk: apt-get install -y wrk); report in build/bench/ (markdown + JSON).
 bench: models

@@ -1,4 +1,4 @@
-"""Every notebook's shape (CONTRACTS.md §2), collected by glob so a new notebook is covered at once.
+"""Every notebook's shape, collected by glob so a new notebook is covered at once.
 
 Executing the notebooks under strict nbval is the `make test` notebook stage
 (`pytest --nbval ... notebooks`); these tests check what nbval does not.
