@@ -74,8 +74,12 @@ def _regular(values: list, where: str) -> np.ndarray:
     try:
         return np.array(values)
     except ValueError as exc:  # ragged nesting
-        raise ApiError(400, f"{where}: data is not a regular array ({exc}). Send a flat list "
-                            f"or equally long nested lists.") from None
+        raise _not_regular(where, f" ({exc})") from None
+
+
+def _not_regular(where: str, detail: str) -> ApiError:
+    return ApiError(400, f"{where}: data is not a regular array{detail}. Send a flat list or "
+                         f"equally long nested lists.")
 
 
 def _raise_out_of_range(value: object, dtype: np.dtype, where: str) -> None:
@@ -99,9 +103,11 @@ def strings(values: list, where: str) -> np.ndarray:
         try:
             nested = np.array(values, dtype=object)
         except ValueError as exc:
-            raise ApiError(400, f"{where}: data is not a regular array ({exc}). Send a flat "
-                                f"list or equally long nested lists.") from None
-        return strings(nested.ravel().tolist(), where).reshape(nested.shape)
+            raise _not_regular(where, f" ({exc})") from None
+        flat = nested.ravel().tolist()
+        if any(type(v) is list for v in flat):  # ragged: numpy kept the uneven lists as items
+            raise _not_regular(where, f": nested lists of uneven lengths in {shorten(values)}")
+        return strings(flat, where).reshape(nested.shape)
     flat = list(values)
     for i, v in enumerate(flat):
         if v is None:

@@ -80,6 +80,11 @@ def decode_request(body: bytes, model: ModelVersion,
         raise ApiError(400, f"A V2 inference request is a JSON object with 'inputs'; got "
                             f"{type(request).__name__} {shorten(request)}. Send "
                             f'{{"inputs": [{{"name", "shape", "datatype", "data"}}]}}.')
+    request_id = request.get("id")
+    if request_id is not None and type(request_id) is not str:
+        raise ApiError(400, f"'id' {shorten(request_id)} is a {type(request_id).__name__}; an "
+                            f"inference request's id is a string. Send \"id\": \"my-request-1\", "
+                            f"or leave it out.")
     inputs = request.get("inputs")
     if type(inputs) is not list or not inputs:
         raise ApiError(400, f"'inputs' must be a non-empty list of tensors; got "
@@ -93,7 +98,7 @@ def decode_request(body: bytes, model: ModelVersion,
             raise ApiError(400, f"Each entry of 'inputs' must be an object with 'name', "
                                 f"'shape', 'datatype' and 'data'; got {shorten(tensor)}.")
         name = tensor.get("name")
-        spec = specs.get(name)  # type: ignore[arg-type]
+        spec = specs.get(name) if type(name) is str else None  # a list or object is no name
         if spec is None:
             raise ApiError(400, f"Model '{model.name}' has no input {shorten(name)}; its inputs "
                                 f"are {[s.name for s in model.inputs]}. Rename the tensor.")
@@ -124,7 +129,7 @@ def decode_request(body: bytes, model: ModelVersion,
                                 f"number of rows for every input.")
     parameters = request.get("parameters")
     binary_default = type(parameters) is dict and parameters.get("binary_data_output") is True
-    return InferRequest(request.get("id"), feed,
+    return InferRequest(request_id, feed,
                         _requested_outputs(request.get("outputs"), model, binary_default))
 
 
