@@ -10,6 +10,8 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import time
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -17,7 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import MinMaxScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlprod import data, export
 from mlprod.export import pmml, recode
@@ -64,7 +66,7 @@ def assert_exact(pipeline, model, X) -> None:
 def test_pmml_scores_like_scikit_learn(fitted, hard_rows, tmp_path):
     skip_unless(pmml.unavailable())
     _, pipeline = fitted
-    model = pmml.PMMLModel.from_pipeline(pipeline, hard_rows, workdir=tmp_path)
+    model = pmml.PMMLModel.from_pipeline(pipeline, hard_rows, workdir=tmp_path, X_check=hard_rows)
     assert model.path == tmp_path / "model.pmml"
     assert b"<PMML" in model.path.read_bytes()[:400]
     assert model.classes == data.CLASSES
@@ -103,7 +105,7 @@ def test_pmml_reports_missing_java():
 def test_generated_c_scores_like_scikit_learn(fitted, hard_rows, tmp_path):
     skip_unless(recode.c_unavailable())
     _, pipeline = fitted
-    model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path)
+    model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=hard_rows)
     assert "mlprod_predict" in model.source and model.executable.exists()
     assert_exact(pipeline, model, hard_rows)
 
@@ -113,7 +115,7 @@ def test_generated_c_tree_compares_float32_inputs(split, tmp_path):
     pipeline = data.make_pipeline(FAMILIES["random_forest"]).fit(split.X_train, split.y_train)
     source = recode.generate_c(pipeline)
     assert "if ((float)z[" in source
-    model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path)
+    model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test)
     # Without the float32 rounding the same source disagrees on rows next to a threshold.
     (tmp_path / "model.c").write_text(source.replace("(float)z[", "z["))
     recode._run(["gcc", "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-o",
@@ -125,10 +127,64 @@ def test_generated_c_tree_compares_float32_inputs(split, tmp_path):
 
 def test_generated_c_benchmark_reports_medians(fitted_pipeline, split, tmp_path):
     skip_unless(recode.c_unavailable())
-    model = recode.CModel.from_pipeline(fitted_pipeline, workdir=tmp_path)
+    model = recode.CModel.from_pipeline(fitted_pipeline, workdir=tmp_path, X_check=split.X_test)
     timings = model.bench(split.X_test, repeats=3)
     assert timings["rows"] == len(split.X_test)
     assert timings["single_seconds"] > 0 and timings["batch_seconds"] > 0
+
+
+def scaler_pipeline(split, **scaler):
+    """The course's logistic regression with a StandardScaler configured by ``scaler``."""
+    pipeline = data.make_pipeline()
+    pipeline.set_params(preprocess__numeric__scale=StandardScaler(**scaler))
+    return pipeline.fit(split.X_train, split.y_train)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # unscaled inputs
+@pytest.mark.parametrize("scaler", [{"with_mean": False}, {"with_std": False},
+                                    {"with_mean": False, "with_std": False}])
+def test_generated_c_honours_the_scaler_options(scaler, hard_rows, split, tmp_path):
+    skip_unless(recode.c_unavailable())
+    pipeline = scaler_pipeline(split, **scaler)
+    model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=hard_rows)
+    assert_exact(pipeline, model, hard_rows)
+
+
+def test_generated_c_that_disagrees_is_refused(split, tmp_path, monkeypatch):
+    skip_unless(recode.c_unavailable())
+    pipeline = scaler_pipeline(split, with_mean=False)
+    # The generator as it was: it subtracted mean_ although with_mean=False.
+    wrong = deepcopy(pipeline)
+    wrong.named_steps["preprocess"].named_transformers_["numeric"][-1].with_mean = True
+    generate = recode.generate_c
+    monkeypatch.setattr(recode, "generate_c", lambda _: generate(wrong))
+    with pytest.raises(export.ParityError, match=r"^C export refused: labels agree on \d+ of "
+                       rf"{len(split.X_test)} rows .* largest \|Δ probability\| is .* rows differ"
+                       ) as info:
+        recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test)
+    assert info.value.path == "C" and info.value.report["label_agreement"] < 1
+    assert info.value.tolerance == LINEAR_TOLERANCE
+    # A tolerance given knowingly is honoured.
+    recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test,
+                                label_agreement=0.0, max_prob_diff=1.0)
+
+
+@pytest.mark.parametrize("key", ["pmml", "java"])
+def test_other_paths_that_disagree_are_refused(key, fitted_pipeline, split, tmp_path,
+                                               monkeypatch):
+    cls, unavailable = {"pmml": (pmml.PMMLModel, pmml.unavailable),
+                        "java": (recode.JavaModel, recode.java_unavailable)}[key]
+    skip_unless(unavailable())
+    predict = cls.predict
+
+    def rolled(self, X):
+        labels, proba = predict(self, X)
+        return labels, np.roll(proba, 1, axis=1)
+
+    monkeypatch.setattr(cls, "predict", rolled)
+    with pytest.raises(export.ParityError, match=rf"^{key.upper() if key == 'pmml' else 'Java'} "
+                       r"export refused: .* largest \|Δ probability\| is"):
+        export.build_paths(fitted_pipeline, split.X_test, tmp_path, paths=[key])
 
 
 def test_c_generator_names_what_it_does_not_cover(split):
@@ -144,18 +200,18 @@ def test_c_generator_names_what_it_does_not_cover(split):
 
 def test_c_harness_refuses_commas_in_categories(fitted_pipeline, split, tmp_path):
     skip_unless(recode.c_unavailable())
-    model = recode.CModel.from_pipeline(fitted_pipeline, workdir=tmp_path)
+    model = recode.CModel.from_pipeline(fitted_pipeline, workdir=tmp_path, X_check=split.X_test)
     rows = split.X_test.iloc[:1].copy()
     rows["island"] = "Biscoe, north"
     with pytest.raises(ValueError, match="comma"):
         model.predict(rows)
 
 
-def test_missing_compiler_is_named():
+def test_missing_compiler_is_named(split):
     reason = recode.c_unavailable("no-such-cc")
     assert "no C compiler 'no-such-cc'" in reason and "apt-get install" in reason
     with pytest.raises(RuntimeError, match="Cannot compile"):
-        recode.CModel.from_pipeline(None, compiler="no-such-cc")
+        recode.CModel.from_pipeline(None, compiler="no-such-cc", X_check=split.X_test)
 
 
 # -- Java (m2cgen) ---------------------------------------------------------------------------------
@@ -163,7 +219,7 @@ def test_missing_compiler_is_named():
 def test_java_scores_like_scikit_learn(family, split, tmp_path):
     skip_unless(recode.java_unavailable())
     pipeline = data.make_pipeline(FAMILIES[family]).fit(split.X_train, split.y_train)
-    model = recode.JavaModel.from_pipeline(pipeline, workdir=tmp_path)
+    model = recode.JavaModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test)
     assert "public class Model" in model.source
     assert_exact(pipeline, model, split.X_test)
 
@@ -172,7 +228,7 @@ def test_java_names_models_m2cgen_cannot_translate(split, tmp_path):
     skip_unless(recode.java_unavailable())
     pipeline = data.make_pipeline(FAMILIES["gradient_boosting"]).fit(split.X_train, split.y_train)
     with pytest.raises(NotImplementedError, match="m2cgen .* GradientBoostingClassifier"):
-        recode.JavaModel.from_pipeline(pipeline, workdir=tmp_path)
+        recode.JavaModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test)
 
 
 # -- the parity table ------------------------------------------------------------------------------
@@ -205,6 +261,13 @@ def test_parity_table_flags_a_path_that_disagrees(fitted_pipeline, split):
 
     table = export.parity_table(fitted_pipeline, split.X_test, {"broken": OffByOne()})
     assert not table.loc["broken", "ok"] and table.loc["broken", "max_abs_dp"] > 0.5
+    assert table.loc["broken", "tolerance"] == LINEAR_TOLERANCE
+    loose = export.parity_table(fitted_pipeline, split.X_test, {"broken": OffByOne()},
+                                max_prob_diff=1.0)
+    assert loose.loc["broken", "ok"] and loose.loc["broken", "tolerance"] == 1.0
+    strict = export.parity_table(fitted_pipeline, split.X_test, {"broken": OffByOne()},
+                                 label_agreement=1.01, max_prob_diff=1.0)
+    assert not strict.loc["broken", "ok"]
 
 
 def test_java_path_reports_unsupported_models(split, tmp_path):
@@ -235,7 +298,7 @@ def test_speed_table_shape(fitted_pipeline, split):
     assert list(table.index) == ["scikit-learn", "ONNX Runtime"]
     assert table.loc["scikit-learn", "one_row_speedup"] == 1.0
     assert (table[["one_row_us", "batch_rows_per_s"]] > 0).all().all()
-    assert export.median_seconds(lambda: None, repeats=3) >= 0
+    assert export.median_seconds(lambda: time.sleep(0.001), repeats=3) >= 0.0009
     both = export.median_seconds({"a": lambda: None, "b": lambda: sum(range(100))}, repeats=3)
     assert set(both) == {"a", "b"} and min(both.values()) >= 0
     with pytest.raises(ValueError, match="repeats"):

@@ -24,6 +24,7 @@ from mlprod.export.parity import (
     ParityError,
     agreement,
     build_paths,
+    check_parity,
     default_tolerance,
     describe,
     parity_table,
@@ -35,7 +36,7 @@ from mlprod.export.speed import median_seconds, plot_speed, speed_table
 
 __all__ = [
     "PATHS", "CModel", "JavaModel", "ONNXModel", "PMMLModel", "ParityError", "agreement",
-    "build_paths", "convert", "default_tolerance", "describe", "generate_c", "malicious_pickle",
-    "median_seconds", "metadata", "onnx_inputs", "onnx_predict", "parity_table",
+    "build_paths", "check_parity", "convert", "default_tolerance", "describe", "generate_c",
+    "malicious_pickle", "median_seconds", "metadata", "onnx_inputs", "onnx_predict", "parity_table",
     "pickle_imports", "plot_speed", "session", "speed_table", "to_onnx", "to_pmml",
 ]

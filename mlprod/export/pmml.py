@@ -131,6 +131,9 @@ def to_pmml(pipeline: Any, path: str | os.PathLike, X: pd.DataFrame | None = Non
             target: str = "species") -> Path:
     """Convert a fitted pipeline to a PMML document at ``path`` with sklearn2pmml.
 
+    Only ``X``'s verification records are checked here (by the evaluator, on load);
+    :meth:`PMMLModel.from_pipeline` also checks parity with scikit-learn on the rows it is given.
+
     Parameters
     ----------
     pipeline : fitted Pipeline
@@ -211,11 +214,38 @@ class PMMLModel:
 
     @classmethod
     def from_pipeline(cls, pipeline: Any, X: pd.DataFrame | None = None,
-                      workdir: str | os.PathLike | None = None) -> PMMLModel:
-        """Convert ``pipeline`` to ``<workdir>/model.pmml`` (a temporary folder by default), load it."""
+                      workdir: str | os.PathLike | None = None, *, X_check: pd.DataFrame,
+                      label_agreement: float = 1.0, max_prob_diff: float | None = None
+                      ) -> PMMLModel:
+        """Convert ``pipeline`` to ``<workdir>/model.pmml``, load it and check it for parity.
+
+        Parameters
+        ----------
+        pipeline : fitted Pipeline
+        X : DataFrame, optional
+            Its first ten rows become the document's verification records.
+        workdir : path, optional
+            Where ``model.pmml`` goes (a temporary folder by default).
+        X_check : DataFrame
+            Rows to check parity on, e.g. the held-out rows.
+        label_agreement, max_prob_diff
+            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
+            |Δ probability| ≤ 1e-4, since the evaluator computes in double precision).
+
+        Raises
+        ------
+        RuntimeError
+            When Java or the libraries are missing, or the converter fails.
+        ParityError
+            When the evaluator disagrees with scikit-learn on ``X_check``.
+        """
+        from mlprod.export.parity import check_parity
+
         folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mlprod-pmml-"))
         sample = None if X is None else X.iloc[:10]
-        return cls(to_pmml(pipeline, folder / "model.pmml", X=sample))
+        model = cls(to_pmml(pipeline, folder / "model.pmml", X=sample))
+        check_parity("PMML", pipeline, X_check, model, label_agreement, max_prob_diff)
+        return model
 
     def __repr__(self) -> str:
         return f"PMMLModel({str(self.path)!r}, classes={self.classes})"

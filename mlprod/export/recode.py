@@ -38,6 +38,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from mlprod.export.parity import check_parity
+
 __all__ = ["CModel", "JavaModel", "c_unavailable", "generate_c", "java_unavailable",
            "C_HARNESS"]
 
@@ -132,9 +134,10 @@ def _preprocessing(pre: ColumnTransformer) -> tuple[list[str], list[str], list[s
                         fill = _c_double(step.statistics_[col_index])
                         lines.append(f"    if (isnan(v)) v = {fill};")
                     elif isinstance(step, StandardScaler):
-                        if step.mean_ is not None:
+                        # mean_ is fitted even with with_mean=False; transform does not use it.
+                        if step.with_mean and step.mean_ is not None:
                             lines.append(f"    v = v - {_c_double(step.mean_[col_index])};")
-                        if step.scale_ is not None:
+                        if step.with_std and step.scale_ is not None:
                             lines.append(f"    v = v / {_c_double(step.scale_[col_index])};")
                     else:
                         raise _unsupported(step, f"numeric transformer {name!r}")
@@ -404,13 +407,30 @@ class CModel:
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, workdir: str | os.PathLike | None = None,
-                      compiler: str = "gcc", flags: tuple[str, ...] = ("-O2",)) -> CModel:
-        """Generate C for ``pipeline`` and compile it in ``workdir`` (a temporary folder by default).
+                      compiler: str = "gcc", flags: tuple[str, ...] = ("-O2",), *,
+                      X_check: pd.DataFrame, label_agreement: float = 1.0,
+                      max_prob_diff: float | None = None) -> CModel:
+        """Generate C for ``pipeline``, compile it in ``workdir`` and check it against scikit-learn.
+
+        Parameters
+        ----------
+        pipeline : fitted Pipeline
+        workdir : path, optional
+            Where ``model.c``, ``main.c`` and the executable go (a temporary folder by default).
+        compiler, flags
+            The C compiler and its optimisation flags.
+        X_check : DataFrame
+            Rows to check parity on, e.g. the held-out rows.
+        label_agreement, max_prob_diff
+            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
+            |Δ probability| ≤ 1e-4, since the C computes in double precision).
 
         Raises
         ------
         RuntimeError
             When no compiler is found (naming what to install) or compilation fails.
+        ParityError
+            When the compiled model disagrees with scikit-learn on ``X_check``.
         """
         reason = c_unavailable(compiler)
         if reason:
@@ -422,7 +442,9 @@ class CModel:
         _run([compiler, *flags, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-o",
               str(folder / "model"), str(folder / "main.c"), "-lm"], what=compiler)
         numeric, categorical, _, _ = _preprocessing(pipeline[0])
-        return cls(folder, numeric, categorical, [str(c) for c in pipeline.classes_])
+        model = cls(folder, numeric, categorical, [str(c) for c in pipeline.classes_])
+        check_parity("C", pipeline, X_check, model, label_agreement, max_prob_diff)
+        return model
 
     def __repr__(self) -> str:
         return f"CModel({str(self.folder)!r}, classes={self.classes})"
@@ -505,14 +527,30 @@ class JavaModel:
         return (self.folder / "Model.java").read_text()
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline, workdir: str | os.PathLike | None = None
-                      ) -> JavaModel:
-        """Generate ``Model.java`` with m2cgen and compile it with ``javac``.
+    def from_pipeline(cls, pipeline: Pipeline, workdir: str | os.PathLike | None = None, *,
+                      X_check: pd.DataFrame, label_agreement: float = 1.0,
+                      max_prob_diff: float | None = None) -> JavaModel:
+        """Generate ``Model.java`` with m2cgen, compile it with ``javac`` and check it.
+
+        Parameters
+        ----------
+        pipeline : fitted Pipeline
+        workdir : path, optional
+            Where the sources and classes go (a temporary folder by default).
+        X_check : DataFrame
+            Rows to check parity on, e.g. the held-out rows.
+        label_agreement, max_prob_diff
+            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
+            |Δ probability| ≤ 1e-4, since Java computes in double precision).
 
         Raises
         ------
         RuntimeError
             When no JDK is found (naming what to install) or compilation fails.
+        NotImplementedError
+            When m2cgen cannot translate the estimator.
+        ParityError
+            When the compiled model disagrees with scikit-learn on ``X_check``.
         """
         reason = java_unavailable()
         if reason:
@@ -534,7 +572,9 @@ class JavaModel:
               str(folder / "Main.java")], what="javac")
         # m2cgen's logistic regression returns the decision values (logits), not probabilities.
         softmax = isinstance(model, LogisticRegression) and len(model.classes_) > 2
-        return cls(folder, pipeline, softmax)
+        java = cls(folder, pipeline, softmax)
+        check_parity("Java", pipeline, X_check, java, label_agreement, max_prob_diff)
+        return java
 
     def __repr__(self) -> str:
         return f"JavaModel({str(self.folder)!r})"
