@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make podman able to build and run the course's image on a machine without a Docker engine or a
-# registry (../shared/CONTAINERS.md): install podman, runc and debootstrap when missing, write the
+# container registry: install podman, runc and debootstrap when missing, write the
 # podman configuration the sandbox needs, and make the local base image localhost/py-base:bookworm
 # with debootstrap unless podman already has it. Idempotent: a second run only checks.
 set -euo pipefail

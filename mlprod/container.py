@@ -37,8 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
 SERVER = ROOT / "server"
-SERVER_DEPENDENCIES = ("numpy", "onnxruntime", "starlette", "uvicorn[standard]", "orjson",
-                       "prometheus-client")
+# What server/ imports (numpy, onnxruntime, orjson, starlette, uvicorn) and the extra that brings
+# the event loop and HTTP parser it asks uvicorn for (uvloop, httptools): the image holds these only.
+SERVER_DEPENDENCIES = ("numpy", "onnxruntime", "starlette", "uvicorn[standard]", "orjson")
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_BASE_IMAGE = "localhost/py-base:bookworm"
 PORT = 8080
@@ -74,7 +75,7 @@ class Pin:
 
 
 def canonical(name: str) -> str:
-    """Return a package name in PEP 503 form (``Prometheus_Client`` → ``prometheus-client``)."""
+    """Return a package name in PEP 503 form (``Typing_Extensions`` → ``typing-extensions``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -523,8 +524,8 @@ def build_command(context: str | os.PathLike, tag: str, engine_name: str,
     args = ["build", "-t", tag]
     if engine_name == "podman":
         # OCI images drop HEALTHCHECK; chroot isolation and host networking suit the sandbox; the
-        # vfs storage copies every layer in full, so one commit per stage (--layers=false) builds
-        # in a third of the time, at the price of no layer cache between builds.
+        # vfs storage copies every layer in full, so one commit per stage (--layers=false) saves
+        # a full copy per instruction, at the price of no layer cache between builds.
         args += ["--format", "docker", "--isolation=chroot", "--network=host", "--layers=false"]
     if base_image:
         args += ["--build-arg", f"BASE_IMAGE={base_image}"]

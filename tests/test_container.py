@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -139,6 +140,29 @@ def test_requirements_are_the_servers_closure_as_installed():
     assert here == metadata_closure(container.SERVER_DEPENDENCIES)
 
 
+def imported_distributions(package: Path) -> set[str]:
+    """Return the distributions that the modules of ``package`` import (outside the stdlib)."""
+    modules = set()
+    for file in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    modules -= set(sys.stdlib_module_names) | {"__future__", package.name}
+    owners = metadata.packages_distributions()
+    return {container.canonical(owners[m][0]) for m in modules}
+
+
+def test_server_dependencies_are_what_the_server_imports():
+    roots = {container.canonical(r.split("[")[0]) for r in container.SERVER_DEPENDENCIES}
+    assert roots == imported_distributions(ROOT / "server")
+    # The extra brings the loop and parser the server asks uvicorn for by name.
+    main = (ROOT / "server" / "__main__.py").read_text()
+    assert '"loop": "uvloop"' in main and '"http": "httptools"' in main
+    assert "uvicorn[standard]" in container.SERVER_DEPENDENCIES
+
+
 def test_requirements_are_lock_lines_with_markers_and_nothing_of_training_or_jupyter():
     lines = container.server_requirements()
     lock = {line.strip() for line in (ROOT / "requirements.lock").read_text().splitlines()}
@@ -147,7 +171,7 @@ def test_requirements_are_lock_lines_with_markers_and_nothing_of_training_or_jup
     names = {container.canonical(line.split("==")[0]) for line in lines}
     assert {"onnxruntime", "starlette", "uvicorn", "uvloop", "httptools", "orjson"} <= names
     assert not names & {"scikit-learn", "pandas", "skl2onnx", "jupyterlab", "ipykernel",
-                        "notebook", "matplotlib", "dask"}
+                        "notebook", "matplotlib", "dask", "prometheus-client"}
     assert not any(n.startswith("jupyter") for n in names)
 
 
