@@ -1,15 +1,18 @@
 """Keep versioned ONNX models in a folder that Triton, KServe and the mlprod server all read.
 
-The layout is Triton's model repository (CONTRACTS.md §4)::
+The layout is Triton's model repository, which KServe and the mlprod server read too::
 
     <root>/<model>/config.pbtxt            platform, inputs and outputs, every version served
     <root>/<model>/aliases.json            {"production": 1, "candidate": 2}
+    <root>/<model>/.next-version           the next version number (never decreases)
     <root>/<model>/<version>/model.onnx    the model, its metadata inside (metadata_props)
     <root>/<model>/<version>/model.sha256  checksum, verified on every load
 
 A version is written to a temporary folder in the same repository and renamed into place, so it
-appears complete or not at all; versions are never overwritten. This module reads ONNX files
-only: it does not import scikit-learn.
+appears complete or not at all; versions are never overwritten, and a number is never given
+twice, even after its folder is deleted. All versions of a model share one input/output
+signature, since ``config.pbtxt`` serves them all. This module reads ONNX files only: it does not
+import scikit-learn.
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ from typing import Any
 import onnx
 
 __all__ = ["Registry", "RegistryError", "NotFoundError", "ChecksumError", "InvalidModelError",
-           "InvalidNameError", "check_name", "config_pbtxt"]
+           "InvalidNameError", "SignatureError", "check_name", "config_pbtxt"]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: The file in a model's folder holding the next version number (a high-water mark).
+NEXT_VERSION = ".next-version"
+#: The metadata the mlprod server needs from every model (``metadata_props``).
+REQUIRED_METADATA = ("features", "classes")
+_TENSOR = re.compile(r'name: "([^"]*)"\s*data_type: (\w+)\s*dims: \[([^\]]*)\]')
 _TRITON_TYPES = {
     onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.DOUBLE: "TYPE_FP64",
     onnx.TensorProto.FLOAT16: "TYPE_FP16", onnx.TensorProto.BFLOAT16: "TYPE_BF16",
@@ -58,6 +66,10 @@ class InvalidModelError(RegistryError, ValueError):
 
 class InvalidNameError(RegistryError, ValueError):
     """A model or alias name is not safe to use as a folder or key."""
+
+
+class SignatureError(RegistryError, ValueError):
+    """A model's inputs or outputs differ from those of the versions already registered."""
 
 
 def check_name(name: Any, what: str = "model name") -> str:
@@ -113,6 +125,17 @@ def config_pbtxt(name: str, model: onnx.ModelProto) -> str:
             f"version_policy: {{ all: {{}} }}\n"
             f"input [\n{tensors(model.graph.input)}\n]\n"
             f"output [\n{tensors(model.graph.output)}\n]\n")
+
+
+def signature(config: str) -> str:
+    """Summarise a ``config.pbtxt``'s inputs and outputs: ``name TYPE [dims]`` for each tensor."""
+    head, _, tail = config.partition("\noutput [")
+
+    def tensors(text: str) -> str:
+        found = _TENSOR.findall(text)
+        return ", ".join(f"{n} {t.removeprefix('TYPE_')} [{d.strip()}]" for n, t, d in found)
+
+    return f"inputs ({tensors(head)}) → outputs ({tensors(tail)})"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -199,7 +222,20 @@ class Registry:
         except json.JSONDecodeError as exc:
             raise RegistryError(f"{path} is not valid JSON ({exc}); fix it or delete it and set "
                                 "the aliases again with Registry.set_alias.") from None
-        return {str(k): int(v) for k, v in aliases.items()}
+        if not isinstance(aliases, dict):
+            raise RegistryError(f"{path} holds {type(aliases).__name__} {aliases!r}, not an "
+                                "object of alias → version; fix it or delete it and set the "
+                                "aliases again with Registry.set_alias.")
+        out = {}
+        for alias, value in aliases.items():
+            if isinstance(value, bool) or not isinstance(value, (int, str)) or \
+                    not str(value).isdigit() or int(value) < 1:
+                raise RegistryError(
+                    f"{path}: alias {alias!r} has value {value!r}, which is not a version number."
+                    f" Fix the file or set the alias again: Registry.set_alias({name!r}, "
+                    f"{alias!r}, <version>).")
+            out[str(alias)] = int(value)
+        return out
 
     def resolve(self, name: str, version: int | str | None = None) -> int:
         """Turn a version, an alias, ``"latest"`` or ``None`` (the latest) into a version number.
@@ -279,13 +315,20 @@ class Registry:
         }
 
     def catalog(self) -> list[dict[str, Any]]:
-        """Return one summary per model version: name, version, aliases, created, classes, metrics."""
+        """Return one summary per model version: name, version, aliases, created, classes, metrics.
+
+        A version that cannot be read (checksum mismatch, corrupt file) is listed with its
+        ``error`` (None for the others) and empty fields; the other versions are still listed.
+        """
+        keys = ("model", "version", "aliases", "created", "classes", "metrics", "doc_string")
         rows = []
         for name in self.models():
             for number in self.versions(name):
-                info = self.info(name, number)
-                rows.append({key: info.get(key) for key in (
-                    "model", "version", "aliases", "created", "classes", "metrics", "doc_string")})
+                try:
+                    info = self.info(name, number)
+                except (RegistryError, OSError) as exc:  # one bad version must not hide the rest
+                    info = {"model": name, "version": number, "error": str(exc)}
+                rows.append({key: info.get(key) for key in keys} | {"error": info.get("error")})
         return rows
 
     # -- writing -------------------------------------------------------------------------------
@@ -294,7 +337,8 @@ class Registry:
 
         The version is written to a temporary folder inside the repository and renamed into place,
         so a failed write leaves nothing behind and readers never see half a version. The file's
-        ``model_version`` is set to the registry version.
+        ``model_version`` is set to the registry version. Numbers are never given twice: the
+        next one is kept in ``.next-version`` and exceeds every version folder there has been.
 
         Parameters
         ----------
@@ -306,15 +350,29 @@ class Registry:
         Raises
         ------
         InvalidNameError, InvalidModelError
+            An unsafe name; not an ONNX model, or one without ``features``/``classes`` metadata.
+        SignatureError
+            When the model's inputs or outputs differ from the registered versions' (Triton
+            serves every version with one ``config.pbtxt``): register it under a new name.
         """
         check_name(name)
         model = self._as_model(model)
         folder = self.root / name
+        config = config_pbtxt(name, model)
+        config_path = folder / "config.pbtxt"
+        if config_path.exists() and self._version_dirs(folder):
+            old = config_path.read_text()
+            if signature(old) != signature(config):
+                raise SignatureError(
+                    f"Model {name!r} is served with {signature(old)}, but the new model has "
+                    f"{signature(config)}. Triton serves every version with one config.pbtxt, so "
+                    f"the older versions would no longer be served; register this model under a "
+                    f"new name, e.g. {name + '-v2'!r}.")
         folder.mkdir(parents=True, exist_ok=True)
-        config = config_pbtxt(name, model).encode()
+        if not config_path.exists() or config_path.read_text() != config:
+            _write_atomic(config_path, config.encode())  # before the version appears
         while True:
-            existing = self._version_dirs(folder)
-            number = existing[-1] + 1 if existing else 1
+            number = self._next_version(folder)
             copy = onnx.ModelProto()
             copy.CopyFrom(model)
             copy.model_version = number
@@ -336,7 +394,9 @@ class Registry:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             break
-        _write_atomic(folder / "config.pbtxt", config)
+        # The high-water mark: above this version and any other there has been, kept if a
+        # version folder is deleted later.
+        _write_atomic(folder / NEXT_VERSION, f"{self._next_version(folder)}\n".encode())
         return number
 
     def set_alias(self, name: str, alias: str, version: int | str) -> None:
@@ -375,10 +435,29 @@ class Registry:
 
     # -- internals -----------------------------------------------------------------------------
     @staticmethod
-    def _version_dirs(folder: Path) -> list[int]:
-        """Return the version folders' numbers (positive integers without a leading zero)."""
+    def _version_dirs(folder: Path, complete: bool = True) -> list[int]:
+        """Return the version folders' numbers (positive integers without a leading zero).
+
+        With ``complete`` only folders holding a ``model.onnx`` count: an empty or partial
+        folder (copied by hand, left by a crash outside :meth:`register`) is not a version.
+        """
         return sorted(int(p.name) for p in folder.iterdir()
-                      if p.is_dir() and p.name.isdigit() and not p.name.startswith("0"))
+                      if p.is_dir() and p.name.isdigit() and not p.name.startswith("0")
+                      and (not complete or (p / "model.onnx").is_file()))
+
+    @classmethod
+    def _next_version(cls, folder: Path) -> int:
+        """Return the next version number: above the high-water mark and every numeric folder."""
+        existing = cls._version_dirs(folder, complete=False)
+        mark_path, mark = folder / NEXT_VERSION, 1
+        if mark_path.exists():
+            text = mark_path.read_text().strip()
+            if not text.isdigit() or int(text) < 1:
+                raise RegistryError(
+                    f"{mark_path} holds {text!r}, not the next version number. Write into it a "
+                    "number above every version this model has ever had, so none is reused.")
+            mark = int(text)
+        return max([mark, *(v + 1 for v in existing)])
 
     @staticmethod
     def _as_model(model: onnx.ModelProto | bytes | str | os.PathLike) -> onnx.ModelProto:
@@ -401,4 +480,11 @@ class Registry:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
             raise InvalidModelError(f"The model fails ONNX's checker: {first}. Export it again "
                                     "with mlprod.export.to_onnx.") from None
+        meta = read_metadata(parsed)
+        missing = [key for key in REQUIRED_METADATA if not isinstance(meta.get(key), list)]
+        if missing:
+            raise InvalidModelError(
+                f"The model has no {' or '.join(repr(k) for k in missing)} metadata "
+                f"(metadata_props holds {sorted(meta)}); the server needs the feature order and "
+                "the class labels. Export it with mlprod.export.to_onnx, which writes them.")
         return parsed

@@ -19,6 +19,8 @@ from mlprod.registry import (
     InvalidNameError,
     NotFoundError,
     Registry,
+    RegistryError,
+    SignatureError,
     check_name,
 )
 
@@ -36,13 +38,14 @@ def registry(tmp_path) -> Registry:
 
 def leftovers(folder: Path) -> list[str]:
     """Names of temporary files or folders left in a model folder."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name.startswith(".") and p.name != ".next-version")
 
 
 def test_register_writes_the_triton_layout(registry, model):
     assert registry.register("penguins", model) == 1
     folder = registry.root / "penguins"
-    assert sorted(p.name for p in folder.iterdir()) == ["1", "config.pbtxt"]
+    assert sorted(p.name for p in folder.iterdir()) == [".next-version", "1", "config.pbtxt"]
     data = (folder / "1" / "model.onnx").read_bytes()
     digest = (folder / "1" / "model.sha256").read_text().split()[0]
     assert digest == hashlib.sha256(data).hexdigest()
@@ -98,13 +101,13 @@ def test_a_version_is_never_overwritten_when_another_writer_wins_the_race(
         registry, model, monkeypatch):
     registry.register("penguins", model)
     first = registry.path("penguins", 1).read_bytes()
-    original, calls = Registry._version_dirs, []
+    original, calls = Registry._next_version, []
 
-    def listing(folder):  # the first listing misses version 1, as if read just before it appeared
+    def next_version(folder):  # the first answer is 1, as if read just before version 1 appeared
         calls.append(folder)
-        return [] if len(calls) == 1 else original(folder)
+        return 1 if len(calls) == 1 else original(folder)
 
-    monkeypatch.setattr(Registry, "_version_dirs", staticmethod(listing))
+    monkeypatch.setattr(Registry, "_next_version", staticmethod(next_version))
     assert registry.register("penguins", model) == 2
     assert len(calls) >= 2  # it lost the race for version 1 and took the next number
     assert registry.path("penguins", 1).read_bytes() == first
@@ -255,3 +258,75 @@ def test_registry_reads_onnx_without_scikit_learn():
             "print(found); sys.exit(1 if found else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_deleted_version_number_is_never_reused(registry, model):
+    assert [registry.register("penguins", model) for _ in range(3)] == [1, 2, 3]
+    folder = registry.root / "penguins"
+    for child in (folder / "3").iterdir():
+        child.unlink()
+    (folder / "3").rmdir()
+    assert registry.versions("penguins") == [1, 2]
+    assert registry.register("penguins", model) == 4
+    assert (folder / ".next-version").read_text() == "5\n"
+    (folder / ".next-version").unlink()  # without the mark the folders still count
+    assert registry.register("penguins", model) == 5
+    (folder / ".next-version").write_text("many\n")
+    with pytest.raises(RegistryError, match=r"\.next-version holds 'many'.*so none is reused"):
+        registry.register("penguins", model)
+
+
+def test_a_model_with_another_signature_is_refused(registry, model):
+    registry.register("penguins", model)
+    config = (registry.root / "penguins" / "config.pbtxt").read_text()
+    other = onnx.ModelProto()
+    other.CopyFrom(model)
+    other.graph.output[1].type.tensor_type.shape.dim[1].dim_value = 4  # four classes
+    with pytest.raises(SignatureError, match=r"served with inputs \(bill_length_mm FP32 \[-1, 1\]"
+                       r".*probabilities FP32 \[-1, 3\]\).*probabilities FP32 \[-1, 4\]"
+                       r".*under a new name, e\.g\. 'penguins-v2'"):
+        registry.register("penguins", other)
+    assert (registry.root / "penguins" / "config.pbtxt").read_text() == config
+    assert registry.versions("penguins") == [1]
+    assert registry.register("penguins-v2", other) == 1
+    assert "dims: [ -1, 4 ]" in (registry.root / "penguins-v2" / "config.pbtxt").read_text()
+
+
+def test_an_empty_version_folder_is_not_a_version(registry, model):
+    registry.register("penguins", model)
+    (registry.root / "penguins" / "2").mkdir()  # copied by hand, half done
+    assert registry.versions("penguins") == [1]
+    assert registry.load("penguins").model_version == 1
+    with pytest.raises(NotFoundError, match=r"no version 2; versions: \[1\]"):
+        registry.load("penguins", 2)
+    assert registry.register("penguins", model) == 3  # the folder's number is not taken
+
+
+def test_a_model_without_features_or_classes_is_refused(registry, split, fitted_pipeline):
+    bare = export.convert(fitted_pipeline, split.X_train)
+    with pytest.raises(InvalidModelError, match=r"no 'features' or 'classes' metadata.*"
+                       r"mlprod\.export\.to_onnx"):
+        registry.register("penguins", bare)
+    assert registry.models() == []
+
+
+@pytest.mark.parametrize("value", ['"one"', "0", "null", "1.5", "true"])
+def test_a_corrupt_alias_names_the_file_alias_and_value(registry, model, value):
+    registry.register("penguins", model)
+    path = registry.root / "penguins" / "aliases.json"
+    path.write_text(f'{{"production": {value}}}')
+    with pytest.raises(RegistryError, match=r"aliases\.json: alias 'production' has value "
+                       r".*not a version number.*set_alias\('penguins', 'production'"):
+        registry.aliases("penguins")
+
+
+def test_catalog_lists_the_other_versions_when_one_is_corrupt(registry, model):
+    for name in ("penguins", "penguins", "gentoo"):
+        registry.register(name, model)
+    path = registry.path("penguins", 1)
+    path.write_bytes(path.read_bytes()[:-10])
+    rows = registry.catalog()
+    assert [(r["model"], r["version"]) for r in rows] == [("gentoo", 1), ("penguins", 1),
+                                                         ("penguins", 2)]
+    assert "Checksum mismatch" in rows[1]["error"] and rows[1]["classes"] is None
+    assert rows[0]["error"] is None and rows[2]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
