@@ -238,6 +238,59 @@ def test_context_is_replaced_whole_and_leaves_no_temporary_folder(repository, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["context"]
 
 
+def _stale_context(tmp_path: Path) -> Path:
+    """An existing context folder holding one file of an older build."""
+    out = tmp_path / "context"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older context")
+    return out
+
+
+def test_the_old_context_stays_in_place_until_the_new_one_replaces_it(repository, tmp_path,
+                                                                      monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "from-a").touch()
+    if not container._exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this system cannot swap two paths in one step (renameat2)")
+    assert (tmp_path / "b" / "from-a").exists() and not (tmp_path / "a" / "from-a").exists()
+    shutil.rmtree(tmp_path / "a")
+    shutil.rmtree(tmp_path / "b")
+    out = _stale_context(tmp_path)
+    rename = os.rename
+
+    def watched(src, dst, *args, **kwargs):
+        assert out.is_dir(), f"{out} was missing before renaming {src} to {dst}"
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", watched)
+    container.build_context(repository, out)
+    assert (out / "Dockerfile").is_file() and not (out / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["context"]
+
+
+@pytest.mark.parametrize("step", ["second rename", "swap"])
+def test_a_failed_replacement_restores_the_old_context(repository, tmp_path, monkeypatch, step):
+    out = _stale_context(tmp_path)
+    rename = os.rename
+
+    def failing_rename(src, dst, *args, **kwargs):
+        if Path(dst) == out and Path(src).name == "context":  # the new one; restoring may pass
+            raise OSError(28, "No space left on device", str(dst))
+        return rename(src, dst, *args, **kwargs)
+
+    def failing_exchange(a, b):
+        raise OSError(28, "No space left on device", str(b))
+
+    monkeypatch.setattr(container, "_exchange", (lambda a, b: False) if step == "second rename"
+                        else failing_exchange)
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises(OSError, match="No space left"):
+        container.build_context(repository, out)
+    assert [p.name for p in out.iterdir()] == ["stale.txt"], "the old context was lost"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["context"]
+
+
 def test_a_changed_model_file_is_refused(repository, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(repository, repo)
