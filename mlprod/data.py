@@ -7,7 +7,6 @@ monitoring baseline all follow it.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,6 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mlprod.files import atomic_open
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CATEGORICAL = ["island", "sex"]
@@ -106,6 +107,11 @@ def split(
             f"test_size={test_size!r} must be a share strictly between 0 and 1, e.g. 0.2."
         )
     frame = load_penguins() if frame is None else coerce(frame)
+    if TARGET not in frame.columns:
+        raise ValueError(
+            f"No target column {TARGET!r} to split on; got columns {list(frame.columns)}. "
+            f"Pass the labelled table (e.g. data.load_penguins())."
+        )
     frame = frame[frame[TARGET].notna() & (frame[TARGET] != "")]
     X_train, X_test, y_train, y_test = train_test_split(
         frame[FEATURES], frame[TARGET], test_size=test_size, random_state=seed,
@@ -153,7 +159,7 @@ def _class_profiles(frame: pd.DataFrame) -> dict:
     return profiles
 
 
-def synthesize(n_rows: int, seed: int = SEED, missing_rate: float = 0.01) -> pd.DataFrame:
+def synthesize(n_rows: int, seed: int | tuple[int, ...] = SEED, missing_rate: float = 0.01) -> pd.DataFrame:
     """Generate a penguin-like table of any size from the real one's per-class statistics.
 
     Numeric features follow each species' mean and covariance (multivariate normal);
@@ -245,8 +251,9 @@ def write_synthetic(
 ) -> Path:
     """Write a synthetic table of ``n_rows`` to a CSV file in chunks, atomically.
 
-    Chunk ``i`` uses seed ``seed + i``, so memory stays bounded for millions of rows and the
-    file is the same for the same arguments. The file appears only when complete.
+    Chunk ``i`` draws from the seed sequence ``(seed, i)``: memory stays bounded for millions of
+    rows, seeds never share chunks, and the file is the same for the same arguments. The file
+    appears only when complete.
     """
     if not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
         raise ValueError(f"n_rows={n_rows!r} must be a positive integer, e.g. 1_000_000.")
@@ -254,16 +261,8 @@ def write_synthetic(
         raise ValueError(f"chunk_rows={chunk_rows!r} must be a positive integer, e.g. 250_000.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            done = 0
-            for i, start in enumerate(range(0, n_rows, chunk_rows)):
-                size = min(chunk_rows, n_rows - start)
-                synthesize(size, seed=seed + i).to_csv(fh, index=False, header=(i == 0))
-                done += size
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="") as fh:
+        for i, start in enumerate(range(0, n_rows, chunk_rows)):
+            size = min(chunk_rows, n_rows - start)
+            synthesize(size, seed=(seed, i)).to_csv(fh, index=False, header=(i == 0))
     return path

@@ -15,12 +15,19 @@ def _shown_once(fig: Figure) -> Figure:
     return fig
 
 
+def round3(value: float) -> float:
+    """Round to 3 significant digits, so printed figures reproduce on another CPU (4211.3 → 4210)."""
+    return float(f"{value:.3g}")
+
+
 def overview(frame: pd.DataFrame) -> pd.DataFrame:
     """Tabulate each feature's kind, dtype, missing count and number of distinct values."""
     rows = []
     for col in FEATURES + [TARGET]:
         values = frame[col]
-        missing = values.isna() | (values == "") if values.dtype == object else values.isna()
+        missing = values.isna()
+        if not pd.api.types.is_numeric_dtype(values):  # a missing category is ""
+            missing |= values.astype(str) == ""
         rows.append({
             "column": col,
             "kind": "target" if col == TARGET else ("numeric" if col in NUMERIC else "categorical"),
@@ -35,6 +42,12 @@ def class_balance(target: pd.Series) -> pd.DataFrame:
     """Count each class and its share (rounded to 3 digits), in the course's class order."""
     counts = target.value_counts().reindex(CLASSES, fill_value=0)
     return pd.DataFrame({"count": counts, "share": (counts / counts.sum()).round(3)})
+
+
+def island_species(frame: pd.DataFrame) -> pd.DataFrame:
+    """Count each species on each island (rows: islands, columns: species in the class order)."""
+    table = pd.crosstab(frame["island"].replace("", "(missing)"), frame[TARGET])
+    return table.reindex(columns=CLASSES, fill_value=0)
 
 
 def plot_distributions(frame: pd.DataFrame) -> Figure:

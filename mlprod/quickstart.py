@@ -120,21 +120,26 @@ def model_repository() -> Path:
 def build_models(out: str | os.PathLike) -> bool:
     """Make ``out`` a copy of the course repository; return False when it was already up to date."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     stamp = out / ".mlprod-key"
     key = cache_key()
     if stamp.exists() and stamp.read_text() == key:
         return False
     source = model_repository()
-    tmp = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None,
-                                prefix=f".{out.name}."))
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        shutil.copytree(source, tmp / "repo")
-        (tmp / "repo" / ".mlprod-key").write_text(key)
+        shutil.copytree(source, work / "repo")
+        (work / "repo" / ".mlprod-key").write_text(key)
         if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp / "repo", out)
+            os.rename(out, work / "old")  # moved aside, not deleted, until the new one is in place
+        try:
+            os.rename(work / "repo", out)
+        except OSError:
+            if (work / "old").exists():
+                os.rename(work / "old", out)
+            raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return True
 
 

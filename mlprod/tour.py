@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import html
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlprod.files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,13 +37,6 @@ def find_notebooks(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     found = sorted(folder.glob("*.ipynb")) + sorted(folder.glob("solutions/*.ipynb"))
     return [p for p in found if ".ipynb_checkpoints" not in p.parts]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def execute(notebook: Path, output: Path, parameters: dict | None = None) -> Run:
@@ -75,7 +69,7 @@ def refresh(notebook: Path, timeout: int = 600) -> Run:
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     if not error:
-        _atomic_write_text(notebook, nbformat.writes(nb) + "\n")
+        atomic_write(notebook, nbformat.writes(nb) + "\n")
     return Run(notebook.name, not error, time.perf_counter() - start, error, notebook.name)
 
 
@@ -109,7 +103,7 @@ def tour(notebooks: list[Path], out: Path, workers: int = 2,
                for nb in notebooks]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         runs = list(pool.map(execute, notebooks, outputs, [parameters] * len(notebooks)))
-    _atomic_write_text(out / "index.html", index_html(runs))
+    atomic_write(out / "index.html", index_html(runs))
     return runs
 
 

@@ -45,6 +45,19 @@ def test_split_is_reproducible_and_stratified():
     assert list(a.X_train.columns) == data.FEATURES
 
 
+def test_split_without_a_target_says_so():
+    with pytest.raises(ValueError, match="No target column 'species'"):
+        data.split(data.load_penguins().drop(columns=data.TARGET))
+
+
+def test_synthetic_chunks_of_neighbouring_seeds_differ(tmp_path):
+    a = data.write_synthetic(tmp_path / "a.csv", n_rows=20, seed=5, chunk_rows=10)
+    b = data.write_synthetic(tmp_path / "b.csv", n_rows=20, seed=6, chunk_rows=10)
+    rows_a, rows_b = a.read_text().splitlines()[1:], b.read_text().splitlines()[1:]
+    assert rows_a[10:] != rows_b[:10]  # chunk 1 of seed 5 is not chunk 0 of seed 6
+    assert oct(a.stat().st_mode & 0o777) == "0o644"
+
+
 @pytest.mark.parametrize("size", [0, 1, -0.1, 1.5])
 def test_split_rejects_bad_test_size(size):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):

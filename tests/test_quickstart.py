@@ -8,6 +8,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import onnx
 import pytest
 
@@ -64,9 +65,12 @@ def test_failed_build_leaves_no_cache_entry(tmp_path, monkeypatch):
 
 
 def test_tuned_pipeline_is_the_lesson_02_model(split):
-    tuned = quickstart.tuned_pipeline()
-    assert list(tuned.named_steps) == ["preprocess", "model"]
-    assert tuned.score(split.X_test, split.y_test) > 0.9
+    from mlprod import tuning
+
+    cached, fresh = quickstart.tuned_pipeline(), tuning.tuned_pipeline()
+    assert list(cached.named_steps) == ["preprocess", "model"]
+    assert cached.named_steps["model"].get_params() == fresh.named_steps["model"].get_params()
+    np.testing.assert_allclose(cached.predict_proba(split.X_test), fresh.predict_proba(split.X_test))
 
 
 def test_command_line_builds_models(tmp_path):
