@@ -314,3 +314,12 @@ def test_loading_a_pickle_runs_its_code(tmp_path, fitted_pipeline):
     assert marker.exists()
     names = export.pickle_imports(pickle.dumps(fitted_pipeline))
     assert "sklearn.pipeline.Pipeline" in names and "builtins.exec" not in names
+
+
+@pytest.mark.parametrize("payload", [
+    b"(S'true'\nios\nsystem\n.",                       # protocol 0: INST imports and calls
+    b"\x80\x02U\x02os\x94U\x06system\x94\x93U\x04true\x85R.",  # STACK_GLOBAL of byte strings
+    b"\x80\x02T\x02\x00\x00\x00osq\x00X\x06\x00\x00\x00systemq\x01\x93.",
+])
+def test_pickle_imports_sees_every_way_to_import(payload):
+    assert export.pickle_imports(payload) == ["os.system"]

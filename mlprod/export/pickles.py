@@ -1,8 +1,8 @@
 """Show why a pickle is no format to deploy a model with: loading one runs code.
 
 ``pickle`` (and ``joblib``, which uses it) stores an object as a small program for a stack
-machine; its ``GLOBAL``/``STACK_GLOBAL`` and ``REDUCE`` instructions import any callable and call
-it while loading. A model file from someone else is then a program from someone else. An ONNX
+machine; its ``GLOBAL``/``STACK_GLOBAL``/``INST`` and ``REDUCE`` instructions import any callable
+and call it while loading. A model file from someone else is then a program from someone else. An ONNX
 file is data: a protobuf message whose operators come from a fixed, documented set, which the
 runtime interprets; loading it calls nothing the file names.
 """
@@ -60,9 +60,10 @@ def pickle_imports(data: bytes) -> list[str]:
             memo[int(arg)] = pushed[-1] if pushed else None
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             pushed.append(memo.get(int(arg)))
-        elif name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+        elif name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
+                      "BINSTRING", "SHORT_BINSTRING"):
             pushed.append(str(arg))
-        elif name == "GLOBAL":
+        elif name in ("GLOBAL", "INST"):  # INST imports like GLOBAL, then calls it
             found.add(str(arg).replace(" ", "."))
             pushed.append(None)
         elif name == "STACK_GLOBAL":
