@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(PYTHON) -m uv
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.mlprod-synced
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile notebooks
@@ -27,10 +27,14 @@ help:
 
 # The environment: exactly the lock, then the kit itself (editable). rfc3987-syntax is dropped:
 # jsonschema pulls it in, nothing here needs it, and importing it costs ~2 s per Jupyter process.
+# The environment: exactly the lock, then the kit itself (editable). uv (pinned in the lock) is
+# bootstrapped into .venv with the venv's own pip, so no system-wide install is needed (Debian and
+# Ubuntu refuse those). rfc3987-syntax is dropped: jsonschema pulls it in, nothing here needs it, and
+# importing it costs ~2 s per Jupyter process.
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mlprod needs Python 3.11 or newer; set PYTHON=python3.11")'
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	@test -x $(PY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv"; exit 1; }
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements.lock)"
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	$(UV) pip uninstall --quiet --python $(PY) rfc3987-syntax
@@ -89,8 +93,7 @@ tour: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m mlprod.tour --in-place
 
-lock:
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+lock: $(STAMP)
 	$(UV) pip compile --universal --python-version 3.11 --all-extras pyproject.toml -o requirements.lock
 
 clean:
