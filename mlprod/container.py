@@ -8,8 +8,9 @@ engine, podman, or none); ``build_image``, ``running`` and ``prove`` build the i
 call it over HTTP.
 
 ``python -m mlprod.container --repository build/models --out build/context`` is what
-``make context`` runs; ``--wheels`` adds the wheelhouse, ``--image TAG`` builds the image and
-``--prove`` also runs it and writes ``build/proof/container.json``.
+``make context`` runs; ``--wheels auto`` (the default) adds the wheelhouse when wheels made here
+fit the image, ``--image TAG`` builds the image and keeps it, and ``--prove`` also runs it, calls
+it and writes ``build/proof/container.json`` (``make image`` passes both).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +45,12 @@ SERVER = ROOT / "server"
 SERVER_DEPENDENCIES = ("numpy", "onnxruntime", "starlette", "uvicorn[standard]", "orjson")
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 LOCAL_BASE_IMAGE = "localhost/py-base:bookworm"
+# The image's Python and platform, for which a wheelhouse is fetched: both base images above are
+# Debian bookworm (glibc 2.36) with CPython 3.11, on the machine's architecture.
+IMAGE_PYTHON = (3, 11)
+IMAGE_GLIBC_MINOR = 36
+_PYTHON_311_BASE = re.compile(r"(docker\.io/)?(library/)?python:3\.11(\.\d+)?(-slim)?"
+                              r"(-bookworm|-trixie)?")
 PORT = 8080
 PODMAN = ("podman", "--storage-driver=vfs", "--cgroup-manager=cgroupfs", "--events-backend=file",
           "--runtime", "runc")
@@ -267,7 +275,7 @@ def k8s_name(model: str) -> str:
 
 def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
                   model: str | None = None, *, base_image: str = DEFAULT_BASE_IMAGE,
-                  image: str | None = None, wheels: bool = False,
+                  image: str | None = None, wheels: bool | str = False,
                   storage_uri: str | None = None, replicas: int = 2, max_replicas: int = 5,
                   lock: str | os.PathLike = LOCK,
                   server: str | os.PathLike = SERVER) -> Path:
@@ -288,9 +296,11 @@ def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
         Default of the Dockerfile's ``BASE_IMAGE`` argument.
     image : str, optional
         Image name for the manifests; default ``mlprod-<model>:<served version>``.
-    wheels : bool
-        Add ``wheels/`` (``pip wheel`` of requirements.txt, cached under build/cache/wheels),
-        so the image builds with no network; fetching it the first time needs PyPI.
+    wheels : bool or "auto"
+        Add ``wheels/`` (every pin as a wheel for the image's Python and platform, cached under
+        build/cache/wheels), so the image builds with no network; fetching it the first time
+        needs the package index. ``"auto"`` adds it when ``wheels_misfit(base_image)`` finds
+        none and the fetch succeeds, and otherwise leaves it out with a warning.
     storage_uri : str, optional
         Where KServe finds a copy of ``model/``; default ``pvc://mlprod-models/``.
     replicas, max_replicas : int
@@ -311,6 +321,15 @@ def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
         raise ValueError(f"replicas={replicas}, max_replicas={max_replicas}: need "
                          "1 <= replicas <= max_replicas.")
     model = choose_model(repository, model)
+    if wheels not in (True, False, "auto"):
+        raise ValueError(f"wheels={wheels!r}: use True, False or 'auto'.")
+    misfit = wheels_misfit(base_image) if wheels else None
+    if wheels is True and misfit:
+        raise ValueError(f"A wheelhouse made here would not fit the image: {misfit}. Use "
+                         "wheels='auto' or False (--wheels auto/no): pip then downloads inside "
+                         "the build.")
+    if wheels == "auto" and misfit:
+        warnings.warn(f"No wheelhouse: {misfit}; pip downloads inside the build.", stacklevel=2)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
@@ -324,8 +343,15 @@ def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
         (ctx / "requirements.txt").write_text(
             "# The lock's pins for the server's dependencies and theirs (written by "
             "mlprod.container).\n" + "\n".join(pins) + "\n")
-        if wheels:
+        if wheels is True:
             wheelhouse(ctx / "requirements.txt", ctx / "wheels")
+        elif wheels == "auto" and not misfit:
+            try:
+                wheelhouse(ctx / "requirements.txt", ctx / "wheels")
+            except (OSError, subprocess.CalledProcessError) as err:
+                warnings.warn(f"No wheelhouse: fetching it failed ({err}); pip downloads inside "
+                              "the build.", stacklevel=2)
+        wheels = (ctx / "wheels").is_dir()
         values = {
             "model": model, "version": version, "versions": ",".join(map(str, versions)),
             "image": image or f"mlprod-{k8s_name(model).removesuffix('-server')}:{version}",
@@ -396,37 +422,95 @@ def _readable(root: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def wheels_misfit(base_image: str = DEFAULT_BASE_IMAGE,
+                  host: tuple[str, str, str, tuple[int, int]] | None = None) -> str | None:
+    """Return why a wheelhouse made on this machine would not fit the image; None if it fits.
+
+    The wheels are fetched for CPython 3.11 on Linux x86_64 (glibc 2.36), but pip evaluates the
+    requirements' markers here, and the image takes this machine's architecture: so it fits
+    when this machine is Linux x86_64 with CPython 3.11, and the base image is one known to
+    hold CPython 3.11 (``DEFAULT_BASE_IMAGE``, ``LOCAL_BASE_IMAGE``, another ``python:3.11``).
+
+    Parameters
+    ----------
+    base_image : str
+        The image the build starts from.
+    host : (sys.platform, machine, implementation, (major, minor)), optional
+        Default: this interpreter's.
+    """
+    import platform
+
+    host = host or (sys.platform, platform.machine(), sys.implementation.name,
+                    sys.version_info[:2])
+    wanted = ("linux", "x86_64", "cpython", IMAGE_PYTHON)
+    if (host[0], host[1].lower(), host[2], tuple(host[3])) != wanted:
+        python = ".".join(map(str, host[3]))
+        return (f"this machine is {host[0]} {host[1]} with {host[2]} {python}, the image Linux "
+                f"x86_64 with CPython {'.'.join(map(str, IMAGE_PYTHON))}")
+    if base_image != LOCAL_BASE_IMAGE and not _PYTHON_311_BASE.fullmatch(base_image):
+        return (f"base image {base_image!r} is not one known to hold CPython 3.11 "
+                f"({DEFAULT_BASE_IMAGE}, {LOCAL_BASE_IMAGE})")
+    return None
+
+
 def _pip() -> list[str]:
-    """Return a pip command: this interpreter's pip, else the first ``pip3``/``pip`` on PATH."""
+    """Return a pip command running on CPython 3.11, whose marker evaluation fits the image.
+
+    Tried in turn: this interpreter's pip, then ``pip3.11``, ``pip3`` and ``pip`` on PATH.
+
+    Raises
+    ------
+    FileNotFoundError
+        If none of them runs on Python 3.11, naming what was found and the fix.
+    """
     import importlib.util
 
+    candidates = []
     if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
-    for name in ("pip3", "pip"):
-        if found := shutil.which(name):
-            return [found]
-    raise FileNotFoundError("No pip found to build the wheelhouse: install one "
-                            "(`python3 -m ensurepip`), or build the context with wheels=False.")
+        candidates.append([sys.executable, "-m", "pip"])
+    candidates += [[found] for name in ("pip3.11", "pip3", "pip") if (found := shutil.which(name))]
+    version = "(python {}.{})".format(*IMAGE_PYTHON)
+    seen = []
+    for command in candidates:
+        done = subprocess.run([*command, "--version"], capture_output=True, text=True)
+        if done.returncode == 0 and version in done.stdout:
+            return command
+        seen.append(done.stdout.strip() or " ".join(command))
+    raise FileNotFoundError(f"No pip running on Python 3.11 to fetch the wheelhouse (found: "
+                            f"{seen or 'none'}): install one (`python3.11 -m ensurepip`), or "
+                            "build the context with wheels=False (--wheels no).")
+
+
+def _platforms() -> list[str]:
+    """Return ``--platform`` arguments for every manylinux tag the image's glibc accepts."""
+    tags = [f"manylinux_2_{minor}_x86_64" for minor in range(IMAGE_GLIBC_MINOR, 4, -1)]
+    tags += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+    return [arg for tag in tags for arg in ("--platform", tag)]
 
 
 def wheelhouse(requirements: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Fill ``dest`` with a wheel for every line of ``requirements`` (cached between calls).
 
-    The first call for a given requirements file runs ``pip wheel --no-deps`` (it needs the
+    The wheels are binary ones for the image (CPython 3.11, manylinux up to glibc 2.36,
+    x86_64), whatever this machine's glibc: the first call for a given requirements file runs
+    ``pip download --only-binary=:all: --platform ... --python-version 3.11`` (it needs the
     package index); later calls copy the cached wheels from ``build/cache/wheels/<key>/``.
     """
     from mlprod.quickstart import cache_dir
 
     text = Path(requirements).read_text()
-    tag = f"{sys.implementation.name}{sys.version_info[0]}{sys.version_info[1]}-{sys.platform}"
-    key = hashlib.sha256((tag + "\n" + text).encode()).hexdigest()[:16]
+    python = "{}{}".format(*IMAGE_PYTHON)
+    target = f"cp{python}-manylinux_2_{IMAGE_GLIBC_MINOR}_x86_64"
+    key = hashlib.sha256((target + "\n" + text).encode()).hexdigest()[:16]
     cached = cache_dir() / "wheels" / key
     if not cached.is_dir():
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=f".{key}."))
         try:
-            subprocess.run([*_pip(), "wheel", "--quiet", "--no-deps", "--prefer-binary",
-                            "-r", str(requirements), "-w", str(tmp)], check=True)
+            subprocess.run([*_pip(), "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                            *_platforms(), "--python-version", ".".join(map(str, IMAGE_PYTHON)),
+                            "--implementation", "cp", "--abi", f"cp{python}",
+                            "-r", str(requirements), "-d", str(tmp)], check=True)
             try:
                 os.rename(tmp, cached)
             except OSError:
@@ -856,39 +940,82 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+NO_ENGINE = (
+    "No container engine works on this machine (`docker info` fails, and podman is missing or "
+    "`podman info` fails), so the image cannot be built; the build context is written at {out}. "
+    "Install Docker (Docker Desktop, or Docker Engine on Linux) and start it; or install podman "
+    "— on Debian or Ubuntu, `sudo bash .ci/container-setup.sh` installs podman, runc and "
+    "debootstrap and makes the local base image, the way `make test` runs the container proof.")
+NO_BASE_IMAGE = (
+    "podman has no base image {base}: make it with `sudo bash .ci/container-setup.sh` (Debian "
+    "bookworm with its Python 3.11, made locally with debootstrap), or pass --base-image NAME "
+    "of a Debian-based image with python3 that podman has.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write a build context; optionally build its image, or prove it serves."""
+    """Write a build context; optionally build its image, and prove it serves.
+
+    Returns 0 on success, 1 when something fails (the message says what and how to fix it).
+    """
     parser = argparse.ArgumentParser(prog="python -m mlprod.container",
                                      description="Write the model server's container build "
-                                                 "context (and build or prove its image).")
+                                                 "context, and build and prove its image.")
     parser.add_argument("--repository", default=str(ROOT / "build" / "models"))
     parser.add_argument("--out", default=str(ROOT / "build" / "context"))
     parser.add_argument("--model", default=None, help="model to package (default: the only one)")
-    parser.add_argument("--wheels", action="store_true",
-                        help="add a wheelhouse so the image builds with no network")
+    parser.add_argument("--wheels", nargs="?", const="yes", default="auto",
+                        choices=["auto", "yes", "no"],
+                        help="add a wheelhouse so the image builds with no network: auto "
+                             "(default) when wheels made here fit the image (Linux x86_64, "
+                             "CPython 3.11) and can be fetched; yes: required; no: never")
     parser.add_argument("--base-image", default=None,
                         help=f"BASE_IMAGE for the build (default {DEFAULT_BASE_IMAGE}; "
-                             f"{LOCAL_BASE_IMAGE} with podman here)")
-    parser.add_argument("--image", default=None, help="also build the image with this tag")
+                             f"{LOCAL_BASE_IMAGE} with podman)")
+    parser.add_argument("--image", default=None,
+                        help="build the image with this tag (and keep it)")
     parser.add_argument("--prove", action="store_true",
-                        help="build, run and call the image; write build/proof/container.json")
+                        help="also run the image, call it, compare with ONNX Runtime and write "
+                             "build/proof/container.json")
     parser.add_argument("--engine", choices=["docker", "podman"], default=None)
     args = parser.parse_args(argv)
-    out = build_context(args.repository, args.out, args.model, wheels=args.wheels,
-                        base_image=args.base_image or DEFAULT_BASE_IMAGE)
-    print(f"{out}: context written")
-    if args.image or args.prove:
-        found = args.engine or engine()
-        base = args.base_image or (LOCAL_BASE_IMAGE if found == "podman" else None)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = build_context(args.repository, args.out, args.model,
+                                wheels={"auto": "auto", "yes": True, "no": False}[args.wheels],
+                                base_image=args.base_image or DEFAULT_BASE_IMAGE)
+    except (OSError, ValueError, subprocess.CalledProcessError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for warning in caught:
+        print(warning.message, file=sys.stderr)
+    wheels = sum(1 for _ in (out / "wheels").glob("*.whl")) if (out / "wheels").is_dir() else 0
+    print(f"{out}: context written" + (f", wheelhouse of {wheels} wheels" if wheels else
+                                       ", no wheelhouse"))
+    if not (args.image or args.prove):
+        return 0
+    found = args.engine or engine()
+    if found == "none":
+        print(NO_ENGINE.format(out=out), file=sys.stderr)
+        return 1
+    base = args.base_image or (LOCAL_BASE_IMAGE if found == "podman" else None)
+    try:
+        if base == LOCAL_BASE_IMAGE and Engine.detect(found).run(
+                "image", "exists", base, check=False).returncode != 0:
+            print(NO_BASE_IMAGE.format(base=base), file=sys.stderr)
+            return 1
         if args.prove:
             figures = prove(out, engine_name=found, tag=args.image or "mlprod-model-server:proof",
                             base_image=base, keep_image=bool(args.image),
                             out=ROOT / "build" / "proof" / "container.json")
-            print(json.dumps({k: figures[k] for k in ("engine", "build_seconds", "image_mb",
-                                                      "ready_seconds", "matches_onnxruntime")}))
+            print(summary(figures))
+            if args.image:
+                print(f"image {args.image} kept ({found})")
             return 0 if figures["matches_onnxruntime"] else 1
-        built = build_image(out, args.image, engine_name=found, base_image=base)
-        print(json.dumps(built))
+        print(json.dumps(build_image(out, args.image, engine_name=found, base_image=base)))
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -349,6 +349,7 @@ def test_hadolint_passes_with_and_without_a_wheelhouse(repository, context, tmp_
         return Path(dest)
 
     monkeypatch.setattr(container, "wheelhouse", fake_wheelhouse)
+    monkeypatch.setattr(container, "wheels_misfit", lambda base_image: None)
     with_wheels = container.build_context(repository, tmp_path / "ctx", wheels=True)
     text = (with_wheels / "Dockerfile").read_text()
     assert "COPY wheels/ ./wheels/" in text and "--no-index --find-links wheels -r" in text
@@ -461,10 +462,116 @@ def test_manifest_options_reach_the_files(repository, tmp_path):
 def test_command_line_writes_the_context(repository, tmp_path):
     out = tmp_path / "context"
     done = subprocess.run([sys.executable, "-m", "mlprod.container", "--repository",
-                           str(repository), "--out", str(out)],
+                           str(repository), "--out", str(out), "--wheels", "no"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert (out / "Dockerfile").is_file() and (out / "k8s" / "inferenceservice.yaml").is_file()
+    assert "no wheelhouse" in done.stdout and not (out / "wheels").exists()
+
+
+def test_command_line_without_an_engine_says_which_to_install(repository, tmp_path):
+    # No docker or podman on PATH: the context is written, the build is refused plainly.
+    out = tmp_path / "context"
+    done = subprocess.run([sys.executable, "-m", "mlprod.container", "--repository",
+                           str(repository), "--out", str(out), "--wheels", "no",
+                           "--image", "mlprod-penguins:latest", "--prove"],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PATH": str(tmp_path / "empty")})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "No container engine" in done.stderr and "Install Docker" in done.stderr
+    assert ".ci/container-setup.sh" in done.stderr and "make test" in done.stderr
+    assert (out / "Dockerfile").is_file()
+
+
+def test_command_line_names_a_missing_base_image(repository, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run(self, *args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 1, "", "")
+
+    monkeypatch.setattr(container, "engine", lambda: "podman")
+    monkeypatch.setattr(container.Engine, "run", fake_run)
+    code = container.main(["--repository", str(repository), "--out", str(tmp_path / "ctx"),
+                           "--wheels", "no", "--prove"])
+    assert code == 1
+    assert calls == [("image", "exists", container.LOCAL_BASE_IMAGE)], "nothing built"
+    assert "podman has no base image localhost/py-base:bookworm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host, base, fits", [
+    (("linux", "x86_64", "cpython", (3, 11)), container.DEFAULT_BASE_IMAGE, True),
+    (("linux", "x86_64", "cpython", (3, 11)), container.LOCAL_BASE_IMAGE, True),
+    (("linux", "x86_64", "cpython", (3, 11)), "docker.io/library/python:3.11.9-slim", True),
+    (("linux", "x86_64", "cpython", (3, 11)), "python:3.12-slim-bookworm", False),
+    (("linux", "x86_64", "cpython", (3, 11)), "python:3.11-alpine", False),
+    (("linux", "aarch64", "cpython", (3, 11)), container.DEFAULT_BASE_IMAGE, False),
+    (("darwin", "arm64", "cpython", (3, 11)), container.DEFAULT_BASE_IMAGE, False),
+    (("linux", "x86_64", "cpython", (3, 12)), container.DEFAULT_BASE_IMAGE, False),
+    (("win32", "AMD64", "cpython", (3, 11)), container.DEFAULT_BASE_IMAGE, False),
+])
+def test_wheels_fit_a_linux_x86_64_cpython_311_host_and_base(host, base, fits):
+    reason = container.wheels_misfit(base, host=host)
+    assert (reason is None) == fits, reason
+    host_fits = host == ("linux", "x86_64", "cpython", (3, 11))
+    if not fits:
+        assert f"this machine is {host[0]} {host[1]}" in reason if not host_fits \
+            else base in reason
+
+
+def test_wheels_auto_leaves_out_a_misfit_or_a_failed_fetch(repository, tmp_path, monkeypatch):
+    monkeypatch.setattr(container, "wheels_misfit", lambda base_image: "this machine is darwin")
+    with pytest.raises(ValueError, match="would not fit the image: this machine is darwin"):
+        container.build_context(repository, tmp_path / "a", wheels=True)
+    with pytest.warns(UserWarning, match="No wheelhouse: this machine is darwin"):
+        out = container.build_context(repository, tmp_path / "a", wheels="auto")
+    assert not (out / "wheels").exists()
+    assert "--no-index" not in (out / "Dockerfile").read_text()
+
+    def offline(requirements, dest):
+        raise subprocess.CalledProcessError(1, ["pip", "download"])
+
+    monkeypatch.setattr(container, "wheels_misfit", lambda base_image: None)
+    monkeypatch.setattr(container, "wheelhouse", offline)
+    with pytest.warns(UserWarning, match="fetching it failed"):
+        out = container.build_context(repository, tmp_path / "b", wheels="auto")
+    assert not (out / "wheels").exists()
+    assert "--no-index" not in (out / "Dockerfile").read_text()
+    with pytest.raises(subprocess.CalledProcessError):
+        container.build_context(repository, tmp_path / "c", wheels=True)
+    with pytest.raises(ValueError, match="wheels='maybe'"):
+        container.build_context(repository, tmp_path / "d", wheels="maybe")
+
+
+def test_wheelhouse_fetches_binary_wheels_for_the_image_once(tmp_path, monkeypatch):
+    commands = []
+    run = subprocess.run
+
+    def fake_pip(command, **kwargs):
+        if "download" not in command:
+            return run(command, **kwargs)
+        commands.append(command)
+        dest = Path(command[command.index("-d") + 1])
+        (dest / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"wheel")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(container, "_pip", lambda: ["pip"])
+    monkeypatch.setattr(quickstart, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(subprocess, "run", fake_pip)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("orjson==3.13.0\n")
+    for n in (1, 2):
+        got = container.wheelhouse(requirements, tmp_path / f"wheels{n}")
+        assert [p.name for p in got.iterdir()] == [
+            "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    (command,) = commands
+    assert {"--only-binary=:all:", "--no-deps"} <= set(command)
+    platforms = {command[i + 1] for i, arg in enumerate(command) if arg == "--platform"}
+    assert {"manylinux_2_36_x86_64", "manylinux_2_28_x86_64", "manylinux2014_x86_64"} <= platforms
+    assert "manylinux_2_37_x86_64" not in platforms, "newer than the image's glibc"
+    assert command[command.index("--python-version") + 1] == "3.11"
+    assert command[command.index("--abi") + 1] == "cp311"
 
 
 def test_engine_reports_one_of_three_cases_and_needs_a_running_docker():
