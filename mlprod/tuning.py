@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
+import json
 import math
 import re
 import time
@@ -45,6 +46,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from mlprod import data
+from mlprod.files import atomic_open, atomic_write
 
 SEED = data.SEED
 METHODS = ("grid", "random", "halving")
@@ -241,6 +243,35 @@ def _check_scoring(scoring: str) -> None:
         )
 
 
+def training_data(X: pd.DataFrame | None, y: pd.Series | None, seed: int = SEED
+                  ) -> tuple[pd.DataFrame, pd.Series]:
+    """Return ``(X, y)`` as given, or the training part of :func:`mlprod.data.split` if neither is.
+
+    Raises
+    ------
+    ValueError
+        When only one of ``X`` and ``y`` is given: the other is not guessed.
+    """
+    if X is None and y is None:
+        split = data.split(seed=seed)
+        return split.X_train, split.y_train
+    if X is None or y is None:
+        given, value, missing = ("X", X, "y") if y is None else ("y", y, "X")
+        raise ValueError(
+            f"{given} was given ({_describe(value)}) but {missing} was not. Pass both X (the "
+            "feature rows) and y (their labels), or neither to use the training part of "
+            "mlprod.data.split()."
+        )
+    return X, y
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"a {type(value).__name__} of shape {tuple(shape)}"
+    return f"{type(value).__name__} {value!r:.60}"
+
+
 def _grid(spaces: Mapping[str, Mapping[str, Any]], seed: int, method: str) -> tuple[list, dict]:
     """Turn ``{family: {name: values}}`` into a scikit-learn grid over the pipeline's model step."""
     if not isinstance(spaces, Mapping) or not spaces:
@@ -428,8 +459,8 @@ def compare(
         Family name (see :data:`FAMILIES`) or estimator → ``{hyperparameter: values}``.
         Values are lists; ``method="random"`` also takes scipy.stats distributions.
     X, y : DataFrame of shape (n_rows, 6), Series of shape (n_rows,), optional
-        Training data; default the training part of :func:`mlprod.data.split`. Never pass the
-        test set: a model tuned on it looks better than it will be.
+        Training data, both or neither; default the training part of :func:`mlprod.data.split`.
+        Never pass the test set: a model tuned on it looks better than it will be.
     method : {"grid", "random", "halving"}
         Every candidate; ``n_iter`` sampled candidates; or successive halving (all candidates
         on few rows, the best third kept each round on three times as many rows).
@@ -457,15 +488,14 @@ def compare(
     Raises
     ------
     ValueError
-        For an empty space, an unknown family, hyperparameter, method or scoring name.
+        For an empty space, an unknown family, hyperparameter, method or scoring name, or only
+        one of ``X`` and ``y``.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown search method {method!r}; choose one of {list(METHODS)}.")
     _check_scoring(scoring)
     grid, families = _grid(spaces, seed, method)
-    if X is None or y is None:
-        split = data.split(seed=seed)
-        X, y = split.X_train, split.y_train
+    X, y = training_data(X, y, seed)
     has_distributions = any(hasattr(v, "rvs") for g in grid for v in g.values())
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
     kwargs: dict[str, Any] = dict(scoring=scoring, cv=folds, n_jobs=n_jobs,
@@ -597,9 +627,7 @@ def validation_curve(
     _check_names(est, {name: values}, family)
     _check_space({name: values}, family, "grid")
     _check_scoring(scoring)
-    if X is None or y is None:
-        split = data.split(seed=seed)
-        X, y = split.X_train, split.y_train
+    X, y = training_data(X, y, seed)
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
     import joblib
 
@@ -639,8 +667,20 @@ def plot_validation_curve(curve: pd.DataFrame) -> PlotFigure:
     return fig
 
 
-def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None) -> PlotFigure:
-    """Draw the mean CV score over a grid of two hyperparameters, one annotated cell each."""
+def score_table(result: SearchResult, x: str, y: str, family: str | None = None) -> pd.DataFrame:
+    """Return the mean CV score over a grid of two hyperparameters, as :func:`plot_heatmap` draws it.
+
+    Returns
+    -------
+    table : DataFrame of shape (n_y_values, n_x_values)
+        One row per value of ``y`` and one column per value of ``x``, both ascending (numbers
+        first, then ``None``); NaN where a combination was not tried.
+
+    Raises
+    ------
+    ValueError
+        When ``x`` or ``y`` was not searched.
+    """
     table = result.results
     if family is not None:
         table = table[table.family == family]
@@ -653,6 +693,16 @@ def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None
     grid = np.full((len(ys), len(xs)), np.nan)
     for _, row in table.iterrows():
         grid[ys.index(row[y]), xs.index(row[x])] = row["mean_score"]
+    scores = pd.DataFrame(grid, index=pd.Index(ys, name=y, dtype=object),
+                          columns=pd.Index(xs, name=x, dtype=object))
+    scores.attrs.update(scoring=result.scoring)
+    return scores
+
+
+def plot_heatmap(result: SearchResult, x: str, y: str, family: str | None = None) -> PlotFigure:
+    """Draw the mean CV score over a grid of two hyperparameters, one annotated cell each."""
+    scores = score_table(result, x, y, family)
+    grid, xs, ys = scores.to_numpy(), list(scores.columns), list(scores.index)
     fig = PlotFigure(figsize=(1.2 * len(xs) + 2, 0.6 * len(ys) + 1.6), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
@@ -711,10 +761,6 @@ def save_choice(result: SearchResult, folder: str | Path, test_score: float | No
     folder : Path
         The folder holding both files.
     """
-    import json
-    import os
-    import tempfile
-
     import joblib
 
     folder = Path(folder)
@@ -722,16 +768,9 @@ def save_choice(result: SearchResult, folder: str | Path, test_score: float | No
     choice = {"params": {k: _jsonable(v) for k, v in result.best_params.items()},
               "cv_score": result.best_score, "scoring": result.scoring,
               "test_score": test_score, "method": result.method}
-    for name, write in (("model.joblib", lambda fh: joblib.dump(result.best_pipeline, fh)),
-                        ("choice.json", lambda fh: fh.write(json.dumps(choice, indent=2).encode()))):
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic_open(folder / "model.joblib", "wb") as fh:
+        joblib.dump(result.best_pipeline, fh)
+    atomic_write(folder / "choice.json", json.dumps(choice, indent=2) + "\n")
     return folder
 
 
