@@ -91,12 +91,34 @@ def test_all_features_give_the_course_pipeline_and_a_confusion_matrix(split):
         (lambda: Explorer().pipeline(depth=3), r"\['depth'\] have no slider.*max_depth"),
         (lambda: hyperparameter_explorer(start={"max_depth": 7}),
          r"Cannot start max_depth=7: the sliders offer"),
+        (lambda: Explorer(X=data.split().X_train),
+         r"X was given \(a DataFrame of shape \(275, 6\)\) but y was not. Pass both"),
+        (lambda: hyperparameter_explorer(y=data.split().y_train),
+         r"y was given \(a Series of shape \(275,\)\) but X was not. Pass both"),
     ],
-    ids=["family", "feature", "categorical-pair", "slider", "start"],
+    ids=["family", "feature", "categorical-pair", "slider", "start", "X-only", "y-only"],
 )
 def test_clear_errors(make, expected):
     with pytest.raises(ValueError, match=expected):
         make()
+
+
+def test_building_fits_nothing_and_loads_no_data(monkeypatch, timers):
+    loads = []
+    real_split = data.split
+    monkeypatch.setattr(data, "split", lambda **kw: loads.append(kw) or real_split(**kw))
+    panel = ExplorerPanel(Explorer("decision_tree"), timer=ManualTimer)
+    assert loads == [] and panel.evaluations == 0 and panel.score.value == ""
+    assert "refresh()" in panel.status.value
+    panel.refresh()
+    panel.refresh()
+    assert len(loads) == 1 and panel.evaluations == 2 and "CV score" in panel.score.value
+
+
+def test_given_training_rows_are_the_ones_evaluated(split):
+    rows, labels = split.X_train.iloc[:150], split.y_train.iloc[:150]
+    result = Explorer("decision_tree", X=rows, y=labels).evaluate(max_depth=2)
+    assert result.confusion.sum() == 150
 
 
 def test_debouncer_runs_once_with_the_last_arguments(timers):
@@ -128,6 +150,7 @@ def test_debouncer_with_real_timers_coalesces_a_burst():
 
 def test_panel_refits_once_per_burst_and_shows_the_new_scores(timers):
     panel = ExplorerPanel(Explorer("decision_tree"), start={"max_depth": 2}, timer=ManualTimer)
+    panel.refresh()
     first_score, first_png = panel.score.value, bytes(panel.picture.value)
     assert panel.evaluations == 1 and first_png.startswith(PNG)
     slider = panel.sliders["max_depth"]
@@ -154,8 +177,25 @@ def test_panel_shows_an_error_instead_of_losing_it(timers):
     assert "Could not refit" in panel.status.value and "no memory left" in panel.status.value
 
 
-def test_builder_returns_a_widget_it_does_not_display():
+def test_builder_returns_a_widget_it_does_not_display(monkeypatch, capsys):
+    import IPython.core.display_functions
+    import IPython.display
+    import ipywidgets.widgets.interaction
+
+    from mlprod.widgets import explorer
+
+    shown = []
+    record = lambda *objects, **kwargs: shown.append(objects)  # noqa: E731
+    for module in (IPython.display, IPython.core.display_functions,
+                   ipywidgets.widgets.interaction):
+        monkeypatch.setattr(module, "display", record)
+    monkeypatch.setattr(IPython.core.display_functions, "publish_display_data", record)
+    # Should the module hold its own reference to display, replace that too.
+    monkeypatch.setattr(explorer, "display", record, raising=False)
+    monkeypatch.setattr(ExplorerPanel, "_repr_mimebundle_", record)
     panel = hyperparameter_explorer("logistic_regression", start={"C": 0.01})
-    assert isinstance(panel, ExplorerPanel)
+    assert shown == []
+    assert capsys.readouterr().out == ""  # display() outside a kernel prints instead
+    assert isinstance(panel, ExplorerPanel) and panel.evaluations == 1
     assert list(panel.sliders) == ["C"] and panel.sliders["C"].value == "0.01"
     assert panel.children[-1] is panel.picture and "CV score" in panel.score.value

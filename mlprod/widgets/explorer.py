@@ -95,7 +95,8 @@ class Explorer:
         Feature columns to use. Two numeric ones (default: bill length and depth) give a
         decision-region picture; any other choice (e.g. ``data.FEATURES``) a confusion matrix.
     X, y : DataFrame, Series, optional
-        Training data; default the training part of :func:`mlprod.data.split`.
+        Training data, both or neither; default the training part of
+        :func:`mlprod.data.split`, loaded on the first evaluation.
     scoring : str
         A scikit-learn scorer name.
     cv : int
@@ -117,15 +118,29 @@ class Explorer:
         if unknown or not features:
             raise ValueError(f"Unknown features {unknown or list(features)}; choose from "
                              f"{data.FEATURES}, e.g. ('bill_length_mm', 'bill_depth_mm').")
-        if X is None or y is None:
-            split = data.split(seed=seed)
-            X, y = split.X_train, split.y_train
+        if (X is None) != (y is None):
+            tuning.training_data(X, y, seed)  # raises, naming the one given
         self.family, self.features = family, list(features)
-        self.X, self.y = X, y
+        self._data = None if X is None else (X, y)
         self.scorer = get_scorer(scoring)
         self.scoring, self.cv, self.seed, self.gap, self.floor = scoring, cv, seed, gap, floor
         self.knobs = KNOBS[family]
         self.regions = len(self.features) == 2 and all(f in data.NUMERIC for f in self.features)
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """The training rows (loaded on first use when none were given)."""
+        return self._training()[0]
+
+    @property
+    def y(self) -> pd.Series:
+        """The training labels (loaded on first use when none were given)."""
+        return self._training()[1]
+
+    def _training(self) -> tuple[pd.DataFrame, pd.Series]:
+        if self._data is None:
+            self._data = tuning.training_data(None, None, self.seed)
+        return self._data
 
     def defaults(self) -> dict[str, Any]:
         """Return the slider values to start from: the family's default where it is offered."""
@@ -155,19 +170,20 @@ class Explorer:
         """Refit on each fold and on all rows; return the scores, the verdict and the picture."""
         setting = {**self.defaults(), **hyperparameters}
         pipe = self.pipeline(**setting)
-        X = self.X[self.features]
+        rows, y = self._training()
+        X = rows[self.features]
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.seed)
         train, test = [], []
-        predicted = pd.Series("", index=self.y.index, dtype=object)
-        for fit_rows, held_out in folds.split(X, self.y):
-            fitted = clone(pipe).fit(X.iloc[fit_rows], self.y.iloc[fit_rows])
-            train.append(self.scorer(fitted, X.iloc[fit_rows], self.y.iloc[fit_rows]))
-            test.append(self.scorer(fitted, X.iloc[held_out], self.y.iloc[held_out]))
+        predicted = pd.Series("", index=y.index, dtype=object)
+        for fit_rows, held_out in folds.split(X, y):
+            fitted = clone(pipe).fit(X.iloc[fit_rows], y.iloc[fit_rows])
+            train.append(self.scorer(fitted, X.iloc[fit_rows], y.iloc[fit_rows]))
+            test.append(self.scorer(fitted, X.iloc[held_out], y.iloc[held_out]))
             predicted.iloc[held_out] = fitted.predict(X.iloc[held_out])
         cv_score, train_score = float(np.mean(test)), float(np.mean(train))
-        confusion = confusion_matrix(self.y, predicted, labels=data.CLASSES)
+        confusion = confusion_matrix(y, predicted, labels=data.CLASSES)
         if self.regions:
-            png = _regions_png(clone(pipe).fit(X, self.y), X, self.y, setting)
+            png = _regions_png(clone(pipe).fit(X, y), X, y, setting)
         else:
             png = _confusion_png(confusion, setting)
         return Evaluation(setting, cv_score, float(np.std(test)), train_score,
@@ -264,7 +280,11 @@ class Debouncer:
 
 
 class ExplorerPanel(widgets.VBox):
-    """The explorer's widgets: one slider per hyperparameter, the scores and the picture."""
+    """The explorer's widgets: one slider per hyperparameter, the scores and the picture.
+
+    Building the panel fits nothing; :meth:`refresh` evaluates the sliders' setting and shows it
+    (:func:`hyperparameter_explorer` calls it once, so the panel opens with its scores).
+    """
 
     def __init__(self, explorer: Explorer, start: Mapping[str, Any] | None = None,
                  wait: float = 0.25, timer: Callable[..., Any] = threading.Timer):
@@ -284,14 +304,14 @@ class ExplorerPanel(widgets.VBox):
                 layout=widgets.Layout(width="420px"))
             for name, values in explorer.knobs.items()
         }
-        self.status = widgets.HTML()
+        # The first evaluation is a full cross-validation: refresh() runs it, not the constructor.
+        self.status = widgets.HTML("<i>not evaluated yet: move a slider or call refresh()</i>")
         self.score = widgets.HTML()
         self.picture = widgets.Image(format="png")
         self.evaluations = 0
         self.update = Debouncer(self._refresh_shown, wait=wait, timer=timer)
         for slider in self.sliders.values():
             slider.observe(self._moved, names="value")
-        self.refresh()
         title = widgets.HTML(f"<b>{explorer.family}</b> on {', '.join(explorer.features)} "
                              f"— {explorer.cv}-fold CV {explorer.scoring}")
         super().__init__([title, *self.sliders.values(), self.status, self.score, self.picture])
@@ -330,7 +350,7 @@ def hyperparameter_explorer(family: str = "decision_tree",
                             features: Sequence[str] = ("bill_length_mm", "bill_depth_mm"),
                             start: Mapping[str, Any] | None = None, wait: float = 0.25,
                             **options: Any) -> ExplorerPanel:
-    """Build the explorer panel for a model family (display it by making it a cell's last value).
+    """Build the explorer panel for a model family, evaluated once (display it as a cell's value).
 
     Parameters
     ----------
@@ -343,4 +363,6 @@ def hyperparameter_explorer(family: str = "decision_tree",
     **options
         Passed to :class:`Explorer` (``X``, ``y``, ``scoring``, ``cv``, ``gap``, ``floor``).
     """
-    return ExplorerPanel(Explorer(family, features, **options), start=start, wait=wait)
+    panel = ExplorerPanel(Explorer(family, features, **options), start=start, wait=wait)
+    panel.refresh()
+    return panel
