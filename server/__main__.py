@@ -31,6 +31,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-access-log", action="store_true", help="turn the access log off")
     parser.add_argument("--threads", type=int, default=1,
                         help="ONNX Runtime threads per call (default 1)")
+    parser.add_argument("--model-control", choices=["none", "explicit"],
+                        help="explicit: models can be loaded and unloaded over HTTP "
+                             "(/v2/repository/models/<name>/load); none: the models found at "
+                             "start are served as they are (default explicit; serve: none)")
     args = parser.parse_args(argv)
     serve = args.mode == "serve"
     if args.model_repository is None:
@@ -39,16 +43,37 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_repository = "/opt/ml/model"
     if args.host is None:
         args.host = "0.0.0.0" if serve else "127.0.0.1"
+    if args.model_control is None:
+        args.model_control = "none" if serve else "explicit"
     if args.port is None:
-        args.port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080)) if serve else 8000
+        args.port = _env_number(parser, "SAGEMAKER_BIND_TO_PORT", 8080, int) if serve else 8000
     if args.workers is None:
-        args.workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", 1)) if serve else 1
+        args.workers = _env_number(parser, "SAGEMAKER_MODEL_SERVER_WORKERS", 1, int) if serve else 1
     if args.max_body_bytes is None:
-        megabytes = os.environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") if serve else None
-        args.max_body_bytes = int(float(megabytes) * 1_048_576) if megabytes else 6_291_456
+        megabytes = _env_number(parser, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, float) if serve else 6
+        args.max_body_bytes = int(megabytes * 1_048_576)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"port {args.port}: give a number from 0 to 65535")
+    if args.max_body_bytes < 1:
+        parser.error(f"--max-body-bytes {args.max_body_bytes}: give at least 1 byte")
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: give at least 1")
     return args
+
+
+def _env_number(parser: argparse.ArgumentParser, name: str, default: float, kind: type):
+    """Read a number from the environment; a value that is not one stops with a usage error."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value != value or value == float("inf"):
+        parser.error(f"{name}={text!r} is not a positive {kind.__name__}: set it to a "
+                     f"number like {default}, or unset it")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     options = {"repository": args.model_repository, "default_model": args.default_model,
                "max_body_bytes": args.max_body_bytes, "access_log": not args.no_access_log,
-               "intra_op_num_threads": args.threads}
+               "intra_op_num_threads": args.threads, "model_control": args.model_control}
     settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
                 "access_log": False, "server_header": False, "log_level": "info",
                 "timeout_graceful_shutdown": 25}

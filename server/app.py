@@ -23,6 +23,8 @@ from server.repository import Repository
 
 OPTIONS_ENV = "MODEL_SERVER_OPTIONS"
 _INFER = "/v2/models/{name}/versions/{version}/infer"
+_CONTROL = ("Only with model control 'explicit' (the default of `python -m server`; "
+            "`serve` needs --model-control explicit); otherwise 404.")
 
 
 def _ref(name: str) -> dict:
@@ -67,10 +69,11 @@ ROUTES: list[tuple[RouteDoc, str]] = [
               "Every model version served, with its state.", response={JSON: OBJECT}),
      "repository_index"),
     (RouteDoc("/v2/repository/models/{name}/load", "POST", "Load or reload a model",
-              "V2 repository", "Reads the model's folder again: new versions and aliases.",
-              response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
+              "V2 repository", "Reads the model's folder again: new versions and aliases. "
+              "A folder that cannot be served answers 400 and the versions loaded before stay. "
+              + _CONTROL, response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
     (RouteDoc("/v2/repository/models/{name}/unload", "POST", "Unload a model", "V2 repository",
-              response={JSON: OBJECT}, errors=(404,)), "unload_model"),
+              _CONTROL, response={JSON: OBJECT}, errors=(404,)), "unload_model"),
     (RouteDoc("/health", "GET", "Health (MLflow)", "MLflow", response={JSON: OBJECT}), "live"),
     (RouteDoc("/version", "GET", "Server version (MLflow)", "MLflow", response={JSON: OBJECT}),
      "version"),
@@ -91,6 +94,7 @@ def create_app(
     token: str | None = None,
     access_log: bool | AccessLog = True,
     intra_op_num_threads: int = 1,
+    model_control: str = "explicit",
 ) -> Starlette:
     """Create the server application for a model repository.
 
@@ -109,13 +113,16 @@ def create_app(
         One line per request (id, client, route, status, latency) on stderr.
     intra_op_num_threads : int
         ONNX Runtime threads per call.
+    model_control : {"explicit", "none"}
+        ``explicit``: ``/v2/repository/models/{name}/load`` and ``unload`` work; ``none``: they
+        answer 404, and the models loaded at start are the ones served.
 
     Raises
     ------
     RepositoryError
         If the repository cannot be served (message names the file and the fix).
     ValueError
-        If ``default_model`` is not in the repository.
+        If ``default_model`` is not in the repository, or ``model_control`` is unknown.
     """
     if not isinstance(repository, Repository):
         repository = Repository(repository, intra_op_num_threads=intra_op_num_threads)
@@ -128,7 +135,8 @@ def create_app(
         token = os.environ.get("MODEL_SERVER_TOKEN") or None
     log = access_log if isinstance(access_log, AccessLog) else (AccessLog() if access_log
                                                                  else None)
-    endpoints = Endpoints(repository, max_body_bytes=max_body_bytes)
+    endpoints = Endpoints(repository, max_body_bytes=max_body_bytes,
+                          model_control=model_control)
     infer = V2Infer(repository, max_body_bytes)
     invocations = Invocations(repository, max_body_bytes, default_model)
     docs = [doc for doc, _ in ROUTES]

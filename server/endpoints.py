@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server import v2
-from server.errors import ApiError
-from server.repository import ModelVersion, Repository
+from server.errors import ApiError, shorten
+from server.repository import NAME, ModelVersion, Repository, RepositoryError
 
 JSON = "application/json"
 SERVER_NAME = "mlprod-model-server"
 SERVER_VERSION = "0.1.0"
+MODEL_CONTROL_MODES = ("none", "explicit")
+NO_MODEL = ("No model is loaded in this server. Load one with "
+            "POST /v2/repository/models/<name>/load.")
 
 
 def json_response(content: object, status: int = 200, headers: dict | None = None) -> Response:
@@ -29,11 +33,19 @@ class Endpoints:
         The loaded models.
     max_body_bytes : int
         The request body limit, reported by ``/execution-parameters``.
+    model_control : {"explicit", "none"}
+        ``explicit``: models can be loaded and unloaded over HTTP; ``none``: those routes
+        answer 404 (Triton's model control modes).
     """
 
-    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456):
+    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
+                 model_control: str = "explicit"):
+        if model_control not in MODEL_CONTROL_MODES:
+            raise ValueError(f"model_control={model_control!r}; use one of "
+                             f"{list(MODEL_CONTROL_MODES)}.")
         self.repository = repository
         self.max_body_bytes = max_body_bytes
+        self.model_control = model_control
         self.ready = False
 
     # --- health and metadata -------------------------------------------------------------
@@ -44,11 +56,15 @@ class Endpoints:
         if not self.ready:
             return json_response({"ready": False, "error": "The server is starting or "
                                   "stopping. Retry in a moment."}, status=503)
+        if not self.repository.models:
+            return json_response({"ready": False, "error": NO_MODEL}, status=503)
         return json_response({"ready": True})
 
     async def ping(self, request: Request) -> Response:
         if not self.ready:
             raise ApiError(503, "The server is starting or stopping. Retry in a moment.")
+        if not self.repository.models:
+            raise ApiError(503, NO_MODEL)
         return Response(b"", status_code=200)
 
     async def server_metadata(self, request: Request) -> Response:
@@ -87,12 +103,22 @@ class Endpoints:
         return json_response(index)
 
     async def load_model(self, request: Request) -> Response:
+        self._check_model_control("load")
         name = request.path_params["name"]
+        if not NAME.fullmatch(name):
+            raise ApiError(400, f"{shorten(name)} is not a model name: a name is 1 to 64 "
+                                f"letters, digits, '_', '.' or '-', starting with a letter or "
+                                f"digit (a folder of the repository), e.g. 'penguins'.")
         if not (self.repository.root / name).is_dir():
             raise ApiError(404, f"No folder '{name}' in the repository "
                                 f"{str(self.repository.root)!r}; available: "
                                 f"{sorted(self.repository.models)}.")
-        model = self.repository.load_model(name)
+        try:  # reading files and building sessions takes a while: off the event loop
+            model = await run_in_threadpool(self.repository.load_model, name)
+        except RepositoryError as exc:
+            kept = ("the versions loaded before are still served" if name in
+                    self.repository.models else "nothing was loaded")
+            raise ApiError(400, f"Model '{name}' cannot be loaded ({kept}): {exc}") from None
         if model is None:
             raise ApiError(400, f"Folder '{name}' holds no <version>/model.onnx. Register a "
                                 f"version first.")
@@ -101,9 +127,17 @@ class Endpoints:
                               "aliases": model.aliases})
 
     async def unload_model(self, request: Request) -> Response:
+        self._check_model_control("unload")
         model = self.repository.get(request.path_params["name"])
         del self.repository.models[model.name]
         return json_response({"name": model.name, "state": "UNAVAILABLE"})
+
+    def _check_model_control(self, action: str) -> None:
+        if self.model_control != "explicit":
+            raise ApiError(404, f"Models cannot be {action}ed over HTTP on this server: model "
+                                f"control is 'none' (the default of `python -m server serve`). "
+                                f"Start the server with --model-control explicit to allow it, "
+                                f"and set MODEL_SERVER_TOKEN so only you can.")
 
     def _version(self, request: Request) -> ModelVersion:
         params = request.path_params

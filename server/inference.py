@@ -136,6 +136,10 @@ class Invocations(InferenceEndpoint):
             name, _, version = target.decode("latin-1").removesuffix(".tar.gz").partition("/")
             return self.repository.get(name).resolve(version or None)
         models = self.repository.models
+        if not models:
+            raise ApiError(503, "No model is loaded in this server, so /invocations has "
+                                "nothing to run. Load one with "
+                                "POST /v2/repository/models/<name>/load.")
         if self.default_model is not None:
             return self.repository.get(self.default_model).resolve(None)
         if len(models) == 1:

@@ -132,7 +132,7 @@ class Model:
         """
         if version is None or version == "":
             return self.versions[self.default_version()]
-        if version.isdigit():
+        if version.isascii() and version.isdigit():
             number = int(version)
         elif version in self.aliases:
             number = self.aliases[version]
@@ -198,9 +198,16 @@ class Repository:
         """Load every version of model ``name``; return None if it has no version folder."""
         folder = self.root / name
         versions = {}
-        for child in folder.iterdir():
-            if child.is_dir() and VERSION.fullmatch(child.name) and (child / "model.onnx").is_file():
-                versions[int(child.name)] = self._load_version(name, int(child.name), child)
+        try:
+            children = sorted(folder.iterdir())
+            for child in children:
+                if (child.is_dir() and VERSION.fullmatch(child.name)
+                        and (child / "model.onnx").is_file()):
+                    versions[int(child.name)] = self._load_version(name, int(child.name), child)
+        except OSError as exc:
+            raise RepositoryError(f"Cannot read {exc.filename or folder}: {exc.strerror or exc}. "
+                                  f"Make the model's folder and files readable by the "
+                                  f"server.") from exc
         if not versions:
             return None
         return Model(name, dict(sorted(versions.items())), _read_aliases(folder))
@@ -209,6 +216,9 @@ class Repository:
         """Return model ``name``, or raise a 404 ApiError listing the models served."""
         model = self.models.get(name)
         if model is None:
+            if not self.models:
+                raise ApiError(404, f"No model '{name}' in this server, which holds none now. "
+                                    f"Load it with POST /v2/repository/models/{name}/load.")
             raise ApiError(404, f"No model '{name}' in this server; available: "
                                 f"{sorted(self.models)}. Use one of those names.")
         return model
@@ -241,7 +251,12 @@ class Repository:
         loaded = ModelVersion(name, version, path, session, inputs, outputs, features,
                               [str(c) for c in classes], digest)
         if loaded.tabular:
-            _warm_up(loaded)
+            try:
+                _warm_up(loaded)
+            except Exception as exc:  # onnxruntime raises several unrelated types
+                raise RepositoryError(f"ONNX Runtime cannot run {path} on a row of missing "
+                                      f"values: {exc}. Export the model again with "
+                                      f"mlprod.export.to_onnx.") from exc
         return loaded
 
 

@@ -256,6 +256,8 @@ def test_csv_errors_in_a_larger_body(server, rows, many_rows, change, fragments)
     ("POST", "/v2/models/penguins/versions/7/infer", 404, ["no version 7", "[1, 2]"]),
     ("POST", "/v2/models/penguins/versions/staging/infer", 404,
      ["no version or alias 'staging'", "production -> 1"]),
+    ("POST", "/v2/models/penguins/versions/%C2%B2/infer", 404,  # '²' is a digit, not a number
+     ["no version or alias '\u00b2'"]),
     ("GET", "/v2/models/iris", 404, ["No model 'iris'"]),
     ("GET", "/v2/models/penguins/versions/7/ready", 404, ["no version 7"]),
     ("POST", "/v2/repository/models/iris/load", 404, ["No folder 'iris'"]),

@@ -168,6 +168,25 @@ def test_serve_mode_defaults(monkeypatch):
     local = parse(["--model-repository", "models"])  # SageMaker variables touch serve only
     assert (local.host, local.port, local.workers, local.max_body_bytes) == (
         "127.0.0.1", 8000, 1, 6_291_456)
+    assert (args.model_control, local.model_control) == ("none", "explicit")
+    assert parse(["serve", "--model-control", "explicit"]).model_control == "explicit"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("SAGEMAKER_BIND_TO_PORT", "abc"), ("SAGEMAKER_BIND_TO_PORT", "70000"),
+    ("SAGEMAKER_MODEL_SERVER_WORKERS", "abc"), ("SAGEMAKER_MODEL_SERVER_WORKERS", "0"),
+    ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "six"), ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "nan"),
+])
+def test_serve_mode_bad_environment_is_a_usage_error(monkeypatch, capsys, name, value):
+    from server.__main__ import parse
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        parse(["serve"])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "usage: python -m server" in error and "Traceback" not in error
+    assert value in error and (name in error or "port" in error), error
 
 
 def test_server_never_imports_mlprod_or_scikit_learn():
