@@ -1,7 +1,9 @@
 """The baseline the benchmark compares the server with: a bare Starlette + ORT endpoint.
 
 No validation, no errors, no logging: parse ``dataframe_split`` JSON, build one array per input,
-run the session, return the labels. ``python benchmarks/bare_endpoint.py MODEL.onnx PORT``.
+run the session, return the labels.
+``python benchmarks/bare_endpoint.py MODEL.onnx PORT [PARENT_PID]``: with PARENT_PID, it exits
+when that process is gone (as the server's ``--parent-pid``).
 """
 
 import sys
@@ -36,5 +38,9 @@ async def ready(request):
 app = Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/ready", ready)])
 
 if __name__ == "__main__":
+    if len(sys.argv) > 3:
+        from server import parent
+
+        parent.watch(int(sys.argv[3]))
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), loop="uvloop", http="httptools",
                 access_log=False, log_level="warning")
