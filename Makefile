@@ -18,7 +18,7 @@ help:
 	@echo "make test       set up .venv, build the models, run lint, unit, protocol, container, notebook, browser tests"
 	@echo "make models     train and register the course models into build/models/"
 	@echo "make context    write the container build context for build/models into build/context/"
-	@echo "make image      build the real image (Docker or podman) from that context"
+	@echo "make image      build, run and prove the real image (Docker or podman) from that context"
 	@echo "make bench      benchmark the server (needs wrk: apt-get install -y wrk) into build/bench/"
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
