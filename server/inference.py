@@ -199,11 +199,26 @@ def _require_json(header: bytes | None) -> None:
 
 
 def _accept(header: bytes | None) -> str:
+    """Return the answer format an Accept header prefers: highest q first, q=0 never."""
     if not header:
         return JSON
     text = header.decode("latin-1")
+    if text in (JSON, CSV):
+        return text
+    wanted = []
     for part in text.split(","):
-        media = part.split(";", 1)[0].strip().lower()
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            wanted.append((-quality, media))
+    for _, media in sorted(wanted, key=lambda w: w[0]):  # stable: ties keep the header's order
         if media in (JSON, "*/*", "application/*") or media.endswith("+json"):
             return JSON
         if media in (CSV, "text/*"):

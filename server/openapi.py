@@ -53,7 +53,11 @@ SCHEMAS = {
         },
         "example": {"id": "1", "inputs": [
             {"name": "bill_length_mm", "shape": [1, 1], "datatype": "FP32", "data": [39.1]},
-            {"name": "island", "shape": [1, 1], "datatype": "BYTES", "data": ["Torgersen"]}]},
+            {"name": "bill_depth_mm", "shape": [1, 1], "datatype": "FP32", "data": [18.7]},
+            {"name": "flipper_length_mm", "shape": [1, 1], "datatype": "FP32", "data": [181]},
+            {"name": "body_mass_g", "shape": [1, 1], "datatype": "FP32", "data": [3750]},
+            {"name": "island", "shape": [1, 1], "datatype": "BYTES", "data": ["Torgersen"]},
+            {"name": "sex", "shape": [1, 1], "datatype": "BYTES", "data": ["male"]}]},
     },
     "InferenceResponse": {
         "type": "object", "required": ["model_name", "outputs"],

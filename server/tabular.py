@@ -29,6 +29,8 @@ def read_csv(body: bytes, model: ModelVersion) -> dict[str, np.ndarray]:
     ApiError
         400 naming the row, the column, the value and the fix.
     """
+    if body.startswith(b"\xef\xbb\xbf"):  # the byte order mark spreadsheets write
+        body = body[3:]
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

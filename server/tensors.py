@@ -133,6 +133,8 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
     ApiError
         400 naming the first field that is not a number, or an infinite one.
     """
+    if "_" in "".join(values):  # float() reads "3_9.1" as 39.1; a CSV number has no "_"
+        _raise_not_a_number(values, where)
     if len(values) <= _SMALL:
         try:
             numbers = [float(v) if v else None for v in values]
@@ -165,6 +167,8 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
 def _raise_not_a_number(values: list[str], where: str) -> None:
     for i, v in enumerate(values):
         try:
+            if "_" in v:
+                raise ValueError(v)
             float(v or "nan")
         except ValueError:
             raise ApiError(400, f"{where}: value {shorten(v)} in row {i + 1} is not a number. "

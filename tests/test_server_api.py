@@ -236,6 +236,31 @@ def test_invocations_csv_with_quotes_and_crlf(server, repo, frame):
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
+@pytest.mark.parametrize("rows", [5, 200], ids=["small-body", "large-body"])
+def test_invocations_csv_with_a_byte_order_mark(server, repo, frame, rows):
+    """Spreadsheets save UTF-8 CSV with a byte order mark before the header."""
+    text = "\ufeff" + to_csv(frame.head(rows), True)
+    assert (len(text.encode()) > 2048) == (rows == 200)  # both of the server's CSV readers
+    response = requests.post(f"{server.url}/invocations", data=text.encode(),
+                             headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert response.status_code == 200, response.text
+    expected = reference(repo, frame.head(rows))
+    assert_same(*from_csv(response.text, expected[2]), expected)
+
+
+@pytest.mark.parametrize("accept, answer", [
+    ("text/csv;q=0, */*", "application/json"),
+    ("application/json;q=0, text/csv", "text/csv"),
+    ("application/json;q=0.5, text/csv;q=0.9", "text/csv"),
+    ("text/csv;q=0.2, application/*;q=0.8", "application/json"),
+])
+def test_invocations_accept_quality_values(server, frame, accept, answer):
+    response = requests.post(f"{server.url}/invocations", data=to_csv(frame.head(2), False),
+                             headers={"Content-Type": "text/csv", "Accept": accept})
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].split(";")[0] == answer
+
+
 def test_invocations_json_in_csv_out(server, repo, frame):
     response = requests.post(f"{server.url}/invocations", json=records(frame),
                              headers={"Accept": "text/csv"})
@@ -275,14 +300,40 @@ def test_openapi_documents_every_route(server):
 
     doc = requests.get(f"{server.url}/openapi.json").json()
     assert doc["openapi"].startswith("3.")
+    expected = {("get", p) for p in [
+        "/", "/docs", "/openapi.json", "/health", "/version", "/ping", "/execution-parameters",
+        "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models", "/v2/models/{name}",
+        "/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/versions/{version}/ready"]}
+    expected |= {("post", p) for p in [
+        "/invocations", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer",
+        "/v2/repository/index", "/v2/repository/models/{name}/load",
+        "/v2/repository/models/{name}/unload"]}
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == expected
     app = create_app(server.repository, access_log=False)
-    served = {(r.path, m.lower()) for r in app.routes if isinstance(r, Route)
+    served = {(m.lower(), r.path) for r in app.routes if isinstance(r, Route)
               for m in r.methods if m != "HEAD"}
-    documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
-    assert served == documented
+    assert served == expected
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert op["summary"] and op["responses"], (method, path)
+
+
+def test_the_documented_examples_are_answered(server, repo):
+    """Sending the examples of /openapi.json as they are gets predictions."""
+    schemas = requests.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
+    example = schemas["InferenceRequest"]["example"]
+    answer = requests.post(f"{server.url}/v2/models/penguins/infer", json=example)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["id"] == example["id"]
+    split = schemas["Table"]["example"]["dataframe_split"]
+    frame = pd.DataFrame(split["data"], columns=split["columns"])
+    expected = reference(repo, frame)
+    assert_same(*from_v2(answer.json()), expected)
+    table = requests.post(f"{server.url}/invocations", json=schemas["Table"]["example"])
+    assert table.status_code == 200, table.text
+    assert_same(*from_predictions(table.json(), expected[2]), expected)
 
 
 def test_docs_page_works_offline(server):

@@ -166,6 +166,8 @@ INVOCATION_CASES = [
      CSV, 400, ["'bill_length_mm'", "'long'", "row 1", "not a number"]),
     ("csv-infinite", lambda r: "inf,18.7,181,3750,Dream,male\n", CSV, 400,
      ["'bill_length_mm'", "not finite"]),
+    ("csv-underscore-in-number", lambda r: "3_9.1,18.7,181,3750,Dream,male\n", CSV, 400,
+     ["'bill_length_mm'", "'3_9.1'", "row 1", "not a number"]),
     ("csv-header-only", lambda r: ",".join(data.FEATURES) + "\n", CSV, 400, ["batch is empty"]),
     ("csv-empty", lambda r: "", CSV, 400, ["batch is empty"]),
     ("json-malformed", lambda r: '[{"island": "Dream"', JSON, 400, ["not valid JSON"]),
@@ -203,6 +205,9 @@ INVOCATION_CASES = [
      ["'application/xml'", "text/csv"]),
     ("unsupported-accept", lambda r: csv_text(r), CSV | {"Accept": "application/xml"}, 400,
      ["Accept", "application/xml", "text/csv"]),
+    ("accept-refuses-both", lambda r: csv_text(r),
+     CSV | {"Accept": "application/json;q=0, text/csv;q=0"}, 400,
+     ["Accept", "q=0", "application/json or text/csv"]),
     ("unknown-target", lambda r: csv_text(r), CSV | {"X-Amzn-SageMaker-Target-Model": "iris"},
      404, ["No model 'iris'", "['penguins']"]),
     ("unknown-target-version", lambda r: csv_text(r),
@@ -235,8 +240,10 @@ def many_rows(split) -> list[dict]:
      ["'bill_length_mm'", "'inf'", "row 31", "not finite"]),
     (lambda lines: lines.__setitem__(50, lines[50] + ",extra"),
      ["row 51 has 7 values", "expected 6"]),
+    (lambda lines: first_field(lines, 45, "4_0.1"),
+     ["'bill_length_mm'", "'4_0.1'", "row 46", "not a number"]),
     (lambda lines: lines.__setitem__(20, ""), None),  # a blank line is skipped
-], ids=["not-a-number", "infinite", "extra-field", "blank-line"])
+], ids=["not-a-number", "infinite", "extra-field", "underscore", "blank-line"])
 def test_csv_errors_in_a_larger_body(server, rows, many_rows, change, fragments):
     lines = csv_text(many_rows).splitlines()
     assert len("\n".join(lines)) > 2048
