@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlprod.files import atomic_write
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BATCH = 1_000
@@ -500,9 +502,7 @@ def markdown(r: dict) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,8 @@ __all__ = ["doctor"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "batch", "client", "container", "data", "explore", "export", "monitoring", "quickstart",
-    "registry", "serving", "tour", "tuning", "widgets",
+    "client", "container", "data", "doctor", "explore", "export", "files", "quickstart", "registry",
+    "serving", "tour", "tuning", "widgets",
 }
 
 

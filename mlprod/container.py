@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from mlprod.files import atomic_write
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
 SERVER = ROOT / "server"
@@ -933,11 +935,7 @@ def summary(figures: dict) -> str:
 def _write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` as JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(payload, indent=2))
 
 
 NO_ENGINE = (

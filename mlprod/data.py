@@ -1,7 +1,7 @@
 """Load the Palmer penguins data, split it, build the preprocessing, and generate larger or drifted tables.
 
-The schema here is the one place that names the columns: export, the server's inputs and the
-monitoring baseline all follow it.
+The schema here is the one place that names the columns: export and the server's inputs
+follow it.
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # distribution name → what it is for in the course
 PACKAGES = {
@@ -24,7 +26,7 @@ PACKAGES = {
     "requests": "calling the server (lesson 04)",
     "ipywidgets": "live widgets",
     "jupyterlab": "the notebooks",
-    "dask": "scale-out tuning and batch scoring",
+    "dask": "tuning on a cluster (lesson 02)",
 }
 
 # command → (what it is for, how to install it on Debian/Ubuntu)
@@ -98,4 +100,6 @@ def doctor(tools: bool = True) -> pd.DataFrame:
     report : DataFrame
         One row per check with columns ``name``, ``found``, ``version``, ``needed_for``, ``fix``.
     """
+    import pandas as pd  # imported here so that `import mlprod` stays cheap
+
     return pd.DataFrame([c.__dict__ for c in checks(tools)])

@@ -31,6 +31,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", perms: int = 0o644,
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
+            fh.flush()
+            os.fsync(fh.fileno())  # the data is on disk before the name points at it
         os.chmod(tmp, perms)
         os.replace(tmp, path)
     except BaseException:

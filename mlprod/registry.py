@@ -28,6 +28,8 @@ from typing import Any
 
 import onnx
 
+from mlprod.files import atomic_write
+
 __all__ = ["Registry", "RegistryError", "NotFoundError", "ChecksumError", "InvalidModelError",
            "InvalidNameError", "SignatureError", "check_name", "config_pbtxt"]
 
@@ -136,20 +138,6 @@ def signature(config: str) -> str:
         return ", ".join(f"{n} {t.removeprefix('TYPE_')} [{d.strip()}]" for n, t, d in found)
 
     return f"inputs ({tensors(head)}) → outputs ({tensors(tail)})"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
@@ -370,7 +358,7 @@ class Registry:
                     f"new name, e.g. {name + '-v2'!r}.")
         folder.mkdir(parents=True, exist_ok=True)
         if not config_path.exists() or config_path.read_text() != config:
-            _write_atomic(config_path, config.encode())  # before the version appears
+            atomic_write(config_path, config.encode())  # before the version appears
         while True:
             number = self._next_version(folder)
             copy = onnx.ModelProto()
@@ -378,6 +366,7 @@ class Registry:
             copy.model_version = number
             data = copy.SerializeToString()
             tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".incoming-"))
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; a served version must be readable
             try:
                 (tmp / "model.onnx").write_bytes(data)
                 (tmp / "model.sha256").write_text(
@@ -396,7 +385,7 @@ class Registry:
             break
         # The high-water mark: above this version and any other there has been, kept if a
         # version folder is deleted later.
-        _write_atomic(folder / NEXT_VERSION, f"{self._next_version(folder)}\n".encode())
+        atomic_write(folder / NEXT_VERSION, f"{self._next_version(folder)}\n".encode())
         return number
 
     def set_alias(self, name: str, alias: str, version: int | str) -> None:
@@ -415,7 +404,7 @@ class Registry:
                                    "a word such as 'production' or 'candidate'.")
         number = self.resolve(name, version)
         aliases = self.aliases(name) | {alias: number}
-        _write_atomic(self.root / name / "aliases.json",
+        atomic_write(self.root / name / "aliases.json",
                       (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -430,7 +419,7 @@ class Registry:
         if alias not in aliases:
             raise NotFoundError(f"Model {name!r} has no alias {alias!r}; aliases: {aliases}.")
         del aliases[alias]
-        _write_atomic(self.root / name / "aliases.json",
+        atomic_write(self.root / name / "aliases.json",
                       (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
 
     # -- internals -----------------------------------------------------------------------------

@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         uvicorn.run(app, **settings)
     else:
-        # Each worker process builds its own app (and sessions) from the same options.
+        # Each worker process builds its own app (and sessions) from the same options; the
+        # parent's copy only validated the repository, so it is not kept for the server's life.
+        del app
         os.environ[OPTIONS_ENV] = json.dumps(options)
         uvicorn.run("server.app:create_app_from_env", factory=True, workers=args.workers,
                     **settings)

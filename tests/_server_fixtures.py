@@ -125,8 +125,6 @@ class ServerProcess:
 def copy_repository(destination: Path) -> Path:
     """Copy the course's cached repository (penguins v1, v2) to ``destination``, writable."""
     shutil.copytree(quickstart.model_repository(), destination)
-    for path in destination.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
     return destination
 
 
