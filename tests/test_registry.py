@@ -61,6 +61,15 @@ def test_register_writes_the_triton_layout(registry, model):
     assert 'name: "probabilities"\n    data_type: TYPE_FP32\n    dims: [ -1, 3 ]' in config
 
 
+def test_repository_is_readable_by_other_users(registry, model):
+    registry.register("penguins", model)
+    registry.set_alias("penguins", "production", 1)
+    folder = registry.root / "penguins"
+    modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in folder.rglob("*")}
+    assert modes == {".next-version": 0o644, "config.pbtxt": 0o644, "aliases.json": 0o644, "1": 0o755,
+                     "1/model.onnx": 0o644, "1/model.sha256": 0o644}
+
+
 def test_versions_count_up_and_set_model_version(registry, model):
     assert [registry.register("penguins", model) for _ in range(3)] == [1, 2, 3]
     assert registry.versions("penguins") == [1, 2, 3]
