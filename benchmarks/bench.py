@@ -289,14 +289,6 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- the run -------------------------------------------------------------------------------
 def single_model_repository(target: Path) -> Path:
     """Copy penguins version 1 (logistic regression, the production alias) alone into ``target``."""
@@ -312,6 +304,8 @@ def single_model_repository(target: Path) -> Path:
 
 
 def run(out: Path, seconds: int, warmup: int, repeat: int = 1) -> dict:
+    from mlprod.serving import free_port
+
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed: `apt-get install -y wrk` (taskset is in "

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -681,13 +680,6 @@ def build_image(context: str | os.PathLike, tag: str, *, engine_name: str | None
                        if k.startswith("mlprod.")}}
 
 
-def free_port() -> int:
-    """Return a TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_command(tag: str, name: str, port: int, engine_name: str) -> list[str]:
     """Return the arguments that start ``tag`` as container ``name``, answering on 127.0.0.1:port."""
     if engine_name == "podman":
@@ -744,6 +736,8 @@ def running(tag: str, *, engine_name: str | None = None, port: int | None = None
         If the container exits, or ``/ping`` does not answer 200 within ``timeout`` seconds;
         the message holds the container's log.
     """
+    from mlprod.serving import free_port  # mlprod.serving pulls in pandas: import on use
+
     eng = Engine.detect(engine_name)
     port = port or free_port()
     name = f"mlprod-{os.getpid()}-{port}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,9 @@ import pandas as pd
 import requests
 
 from mlprod import data, quickstart
+from mlprod.serving import free_port
 
 READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """Return a port the OS says is free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:

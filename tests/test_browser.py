@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from mlprod.serving import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -42,12 +43,6 @@ def _require_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {message}")
     pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, token: str) -> object:
@@ -107,7 +102,7 @@ def lab(tmp_path) -> Iterator[dict]:
     for folder in (work, runtime, settings):
         folder.mkdir()
     (settings / "overrides.json").write_text(json.dumps(QUIET_LAB))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
                "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}",
                f"--LabApp.app_settings_dir={settings}",

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from mlprod import container, quickstart
+from mlprod.serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOF = ROOT / "build" / "proof" / "container.json"
@@ -41,7 +42,7 @@ def test_serve_mode_binds_every_interface(mode, address):
     # With --network=host a container's server is reached only if it binds beyond loopback; the
     # default mode is the contrast that shows this check tells the two apart.
     repo = quickstart.model_repository()
-    port = container.free_port()
+    port = free_port()
     command = [sys.executable, "-m", "server", *mode, "--model-repository", str(repo),
                "--parent-pid", str(os.getpid())]
     if not mode:
