@@ -12,6 +12,22 @@ from server.errors import error_response
 OPEN_PATHS = ("/v2/health/", "/ping")
 
 
+def is_open(path: str) -> bool:
+    """Return whether ``path`` is answered without a bearer token (``/v2/health/*``, ``/ping``).
+
+    Parameters
+    ----------
+    path : str
+        The request path, or a route's path template.
+
+    Returns
+    -------
+    bool
+        True for the health routes and ``/ping``.
+    """
+    return path.startswith(OPEN_PATHS[0]) or path == OPEN_PATHS[1]
+
+
 class RequestContext:
     """Give every request an id (``X-Request-Id``, echoed or generated), check the token, log it.
 
@@ -93,11 +109,11 @@ class RequestContext:
         return None
 
     def _allowed(self, path: str, authorization: bytes | None) -> bool:
-        if path.startswith(OPEN_PATHS[0]) or path == OPEN_PATHS[1]:
+        # The token first: an authorised request (the hot path) never needs the path check.
+        if (authorization is not None and authorization[:7].lower() == b"bearer "
+                and hmac.compare_digest(authorization[7:].strip(), self.token)):
             return True
-        if authorization is None or authorization[:7].lower() != b"bearer ":
-            return False
-        return hmac.compare_digest(authorization[7:].strip(), self.token)
+        return is_open(path)
 
     @staticmethod
     def _unauthorized(authorization: bytes | None):

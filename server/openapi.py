@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from server.context import is_open
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -127,11 +129,11 @@ def document(routes: list[RouteDoc], models: list[str], token: bool) -> dict:
         if route.response:
             responses["200"]["content"] = {media: {"schema": schema}
                                            for media, schema in route.response.items()}
-        for status in route.errors + ((401,) if token and _needs_token(route.path) else ()):
+        for status in route.errors + ((401,) if token and not is_open(route.path) else ()):
             responses[str(status)] = {"description": _STATUS[status],
                                       "content": {"application/json": {"schema": ERROR}}}
         operation["responses"] = responses
-        if token and _needs_token(route.path):
+        if token and not is_open(route.path):
             operation["security"] = [{"bearer": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     doc = {
@@ -184,10 +186,6 @@ _STATUS = {400: "Bad input", 401: "Missing or wrong bearer token", 404: "Unknown
 
 def _path_params(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
-def _needs_token(path: str) -> bool:
-    return not (path.startswith("/v2/health/") or path == "/ping")
 
 
 def _operation_id(route: RouteDoc) -> str:
