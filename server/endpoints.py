@@ -7,13 +7,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server import v2
+from server import __version__, v2
 from server.errors import ApiError, shorten
 from server.repository import NAME, ModelVersion, Repository, RepositoryError
 
 JSON = "application/json"
 SERVER_NAME = "mlprod-model-server"
-SERVER_VERSION = "0.1.0"
 MODEL_CONTROL_MODES = ("none", "explicit")
 NO_MODEL = ("No model is loaded in this server. Load one with "
             "POST /v2/repository/models/<name>/load.")
@@ -68,7 +67,7 @@ class Endpoints:
         return Response(b"", status_code=200)
 
     async def server_metadata(self, request: Request) -> Response:
-        return json_response({"name": SERVER_NAME, "version": SERVER_VERSION,
+        return json_response({"name": SERVER_NAME, "version": __version__,
                               "extensions": ["binary_tensor_data", "model_repository"]})
 
     async def list_models(self, request: Request) -> Response:
@@ -90,7 +89,7 @@ class Endpoints:
         return json_response(v2.model_metadata(found, versions, model.aliases))
 
     async def version(self, request: Request) -> Response:
-        return json_response({"name": SERVER_NAME, "version": SERVER_VERSION})
+        return json_response({"name": SERVER_NAME, "version": __version__})
 
     async def execution_parameters(self, request: Request) -> Response:
         return json_response({"MaxConcurrentTransforms": 8, "BatchStrategy": "MULTI_RECORD",
