@@ -95,11 +95,10 @@ class ModelVersion:
                         (b"x-model-version", str(self.version).encode())]
         self.input_specs = {spec.name: spec for spec in self.inputs}
         self.output_names = [spec.name for spec in self.outputs]
-        by_name = {spec.name: spec for spec in self.inputs}
         # Tabular: one [-1, 1] input per feature, so CSV and records can feed it column by column.
         self.tabular = bool(self.features) and all(
-            f.name in by_name and len(by_name[f.name].shape) == 2
-            and by_name[f.name].shape[1] == 1 for f in self.features
+            f.name in self.input_specs and len(self.input_specs[f.name].shape) == 2
+            and self.input_specs[f.name].shape[1] == 1 for f in self.features
         ) and len(self.features) == len(self.inputs)
 
     def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -144,14 +144,13 @@ def encode_response(model: ModelVersion, request: InferRequest,
     header_length : int or None
         The JSON part's size when binary data follows (``Inference-Header-Content-Length``).
     """
-    specs = {s.name: s for s in model.outputs}
     outputs = []
     blobs = []
-    for name, value in zip(model.output_names, results, strict=True):
+    for spec, value in zip(model.outputs, results, strict=True):  # results follow model.outputs
+        name = spec.name
         binary = request.outputs.get(name)
         if binary is None:
             continue
-        spec = specs[name]
         entry: dict = {"name": name, "datatype": spec.datatype, "shape": value.shape}
         if binary:
             blob = _encode_binary(value, spec)
