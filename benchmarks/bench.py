@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mlprod.files import atomic_write
 
 HERE = Path(__file__).resolve().parent
@@ -124,19 +122,12 @@ def csv_body(frame) -> bytes:
     return frame[data.FEATURES].to_csv(index=False, header=False).encode()
 
 
-def feed(frame) -> dict[str, np.ndarray]:
-    """The ONNX feed for a frame: float32 numerics, str categoricals, one [N, 1] per column."""
-    from mlprod import data
-
-    out = {c: frame[c].to_numpy(np.float32).reshape(-1, 1) for c in data.NUMERIC}
-    out |= {c: frame[c].to_numpy(object).reshape(-1, 1) for c in data.CATEGORICAL}
-    return out
-
-
 # --- the in-process floor ------------------------------------------------------------------
 def floor(model: Path) -> dict:
     """Time ONNX Runtime's ``run`` on 1 and 1,000 rows in this process, pinned to core 0."""
     import onnxruntime as ort
+
+    from mlprod import data, export
 
     one, batch = frames()
     affinity = os.sched_getaffinity(0)
@@ -149,7 +140,8 @@ def floor(model: Path) -> dict:
             options.inter_op_num_threads = 1
             session = ort.InferenceSession(str(model), options,
                                            providers=["CPUExecutionProvider"])
-            single, many = feed(one), feed(batch)
+            single = export.onnx_inputs(one, data.schema())
+            many = export.onnx_inputs(batch, data.schema())
             one_row = _p50_us(lambda s=session, x=single: s.run(None, x), 3000)
             rows = _p50_us(lambda s=session, x=many: s.run(None, x), 300)
             out[f"threads_{threads}"] = {"one_row_p50_us": one_row,

@@ -796,15 +796,10 @@ def v2_request(rows) -> dict:
 
 def onnx_answers(model_file: str | os.PathLike, rows) -> dict:
     """Return ONNX Runtime's labels and probabilities for ``rows``, in process."""
-    import numpy as np
-    import onnxruntime as ort
+    from mlprod import export
 
-    from mlprod import data
-
-    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-    feeds = {c: rows[[c]].to_numpy(np.float32 if c in data.NUMERIC else object)
-             for c in data.FEATURES}
-    labels, probabilities = session.run(["label", "probabilities"], feeds)
+    session = export.session(Path(model_file).read_bytes())
+    labels, probabilities = export.onnx_predict(session, rows)
     return {"labels": [str(x) for x in labels], "probabilities": probabilities.tolist()}
 
 

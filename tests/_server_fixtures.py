@@ -7,6 +7,7 @@ test ends, and ``--parent-pid`` makes it exit even if pytest itself is killed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,11 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import requests
 
-from mlprod import data, quickstart
+from mlprod import data, export, quickstart
 from mlprod.serving import free_port
 
 READY_TIMEOUT = 60.0
@@ -124,19 +124,16 @@ def copy_repository(destination: Path) -> Path:
 def reference(repository: Path, frame: pd.DataFrame, version: int = 1):
     """Run the version's ONNX file in-process: return (labels, probabilities, classes)."""
     path = repository / "penguins" / str(version) / "model.onnx"
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    labels, probabilities = session.run(["label", "probabilities"], feed(frame))
-    import json
-
+    session = export.session(path.read_bytes())
+    labels, probabilities = export.onnx_predict(session, frame)
     classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
-    return list(labels), probabilities, classes
+    # ONNX Runtime computes float32; onnx_predict widens it exactly, this narrows it back.
+    return list(labels), probabilities.astype(np.float32), classes
 
 
 def feed(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The ONNX feed for a frame of features: float32 numerics, str categoricals, [N, 1]."""
-    out = {c: frame[c].to_numpy(np.float32).reshape(-1, 1) for c in data.NUMERIC}
-    out |= {c: frame[c].to_numpy(object).reshape(-1, 1) for c in data.CATEGORICAL}
-    return out
+    return export.onnx_inputs(frame, data.schema())
 
 
 def v2_body(frame: pd.DataFrame) -> dict:

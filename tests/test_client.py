@@ -8,11 +8,10 @@ import socket
 import threading
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from mlprod import data, quickstart
+from mlprod import data, export, quickstart
 from mlprod.client import (
     Client,
     Exchange,
@@ -55,24 +54,11 @@ def rows():
     return pd.concat([X, gaps], ignore_index=True)
 
 
-def onnx_predict(path, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Score ``frame`` in process with ONNX Runtime: the reference the server must match."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = {}
-    for spec in session.get_inputs():
-        column = frame[spec.name]
-        if spec.type == "tensor(string)":
-            feed[spec.name] = column.to_numpy(dtype=object).reshape(-1, 1)
-        else:
-            feed[spec.name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
-    labels, probabilities = session.run(["label", "probabilities"], feed)
-    return labels, probabilities
-
-
 @pytest.mark.parametrize("version, folder", [(None, "1"), ("candidate", "2"), (2, "2")])
 def test_predict_equals_in_process_onnxruntime(client, repository, rows, version, folder):
     got = client.predict(rows, model=MODEL, version=version, classes=data.CLASSES)
-    labels, probabilities = onnx_predict(repository / MODEL / folder / "model.onnx", rows)
+    model = (repository / MODEL / folder / "model.onnx").read_bytes()
+    labels, probabilities = export.onnx_predict(export.session(model), rows)
     assert list(got.columns) == ["label", *data.CLASSES]
     assert got.index.equals(rows.index)
     assert got["label"].tolist() == labels.tolist()
