@@ -254,7 +254,10 @@ class Registry:
 
     def path(self, name: str, version: int | str | None = None) -> Path:
         """Return the path of a version's ``model.onnx`` (version, alias or latest)."""
-        return self.root / name / str(self.resolve(name, version)) / "model.onnx"
+        return self._file(name, self.resolve(name, version))
+
+    def _file(self, name: str, number: int) -> Path:
+        return self.root / name / str(number) / "model.onnx"
 
     def read_bytes(self, name: str, version: int | str | None = None) -> bytes:
         """Return a version's ONNX bytes after verifying its checksum.
@@ -264,20 +267,7 @@ class Registry:
         ChecksumError
             If ``model.onnx`` does not hash to the value in ``model.sha256`` (or that is missing).
         """
-        path = self.path(name, version)
-        data = path.read_bytes()
-        sums = path.with_name("model.sha256")
-        if not sums.exists():
-            raise ChecksumError(f"{sums} is missing, so {path} cannot be verified; register the "
-                                "model again with Registry.register.")
-        expected = sums.read_text().split()[0] if sums.read_text().strip() else ""
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected:
-            raise ChecksumError(
-                f"Checksum mismatch for {path}: model.sha256 says {expected[:12]}…, the file "
-                f"hashes to {actual[:12]}…. The file changed after registration (copy error, "
-                "edit, truncation); restore it or register the model again.")
-        return data
+        return self._verified(self.path(name, version))[0]
 
     def load(self, name: str, version: int | str | None = None) -> onnx.ModelProto:
         """Load a version (number, alias, ``"latest"`` or ``None`` for the latest), verified.
@@ -286,21 +276,43 @@ class Registry:
         ------
         NotFoundError, ChecksumError, InvalidModelError
         """
-        return _parse(self.read_bytes(name, version), str(self.path(name, version)))
+        path = self.path(name, version)
+        return _parse(self._verified(path)[0], str(path))
 
     def info(self, name: str, version: int | str | None = None) -> dict[str, Any]:
         """Return what a version's ONNX file says about it: metadata, producer, checksum, aliases."""
         number = self.resolve(name, version)
-        model = self.load(name, number)
+        path = self._file(name, number)
+        data, digest = self._verified(path)
+        model = _parse(data, str(path))
         meta = read_metadata(model)
         return {
             "model": name, "version": number,
             "aliases": sorted(a for a, v in self.aliases(name).items() if v == number),
             "producer": f"{model.producer_name} {model.producer_version}".strip(),
             "model_version": model.model_version, "doc_string": model.doc_string,
-            "sha256": self.path(name, number).with_name("model.sha256").read_text().split()[0],
+            "sha256": digest,
             **meta,
         }
+
+    @staticmethod
+    def _verified(path: Path) -> tuple[bytes, str]:
+        """Return a ``model.onnx``'s bytes and SHA-256 once they match its ``model.sha256``."""
+        data = path.read_bytes()
+        sums = path.with_name("model.sha256")
+        try:
+            text = sums.read_text()
+        except FileNotFoundError:
+            raise ChecksumError(f"{sums} is missing, so {path} cannot be verified; register the "
+                                "model again with Registry.register.") from None
+        expected = text.split()[0] if text.strip() else ""
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ChecksumError(
+                f"Checksum mismatch for {path}: model.sha256 says {expected[:12]}…, the file "
+                f"hashes to {actual[:12]}…. The file changed after registration (copy error, "
+                "edit, truncation); restore it or register the model again.")
+        return data, actual
 
     def catalog(self) -> list[dict[str, Any]]:
         """Return one summary per model version: name, version, aliases, created, classes, metrics.
