@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -36,7 +35,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from mlprod.files import atomic_write
+from mlprod.files import atomic_write, replace_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
@@ -368,53 +367,10 @@ def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
             target.parent.mkdir(exist_ok=True)
             target.write_text(render(_template(name), values))
         _readable(ctx)
-        _put_in_place(ctx, out_dir, tmp / "old")
+        replace_dir(ctx, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
-
-    Raises
-    ------
-    OSError
-        If the system supports the swap and it fails.
-    """
-    if sys.platform != "linux":
-        return False
-    import ctypes
-
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # file system or kernel without it
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _put_in_place(new: Path, target: Path, old: Path) -> None:
-    """Move folder ``new`` to ``target``; an existing ``target`` ends at ``old`` (same volume).
-
-    Where the system can swap two paths in one step, ``target`` is never missing; elsewhere it
-    is renamed away first, and renamed back if the second rename fails.
-    """
-    if not target.exists():
-        os.rename(new, target)
-    elif _exchange(new, target):
-        os.rename(new, old)  # ``new`` now holds the previous context
-    else:
-        os.rename(target, old)
-        try:
-            os.rename(new, target)
-        except BaseException:
-            os.rename(old, target)
-            raise
 
 
 def _readable(root: Path) -> None:

@@ -1,8 +1,11 @@
-"""Write files atomically: a reader sees the old file or the complete new one, never a half-written one."""
+"""Write files and replace folders atomically: a reader sees the old or the complete new one."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,3 +50,60 @@ def atomic_write(path: str | os.PathLike, content: str | bytes, perms: int = 0o6
     with atomic_open(path, "wb" if binary else "w", perms=perms, **kwargs) as fh:
         fh.write(content)
     return Path(path)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
+
+    Raises
+    ------
+    OSError
+        If the system supports the swap and it fails.
+    """
+    if sys.platform != "linux":
+        return False
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # file system or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put folder ``new`` in the place of ``target``, then remove the old content.
+
+    Where the system can swap two paths in one step, ``target`` is never missing; elsewhere the
+    old ``target`` is renamed aside first, and renamed back if the second rename fails. On
+    failure ``target`` keeps its old content and ``new`` stays where it was.
+
+    Parameters
+    ----------
+    new : Path
+        The complete new folder, on the same file system as ``target`` (best: beside it).
+    target : Path
+        The folder to replace; it need not exist, its parent must.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous content
+        return
+    aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        os.rename(target, aside / "old")
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(aside / "old", target)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

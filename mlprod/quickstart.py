@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlprod.files import replace_dir
+
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
@@ -130,14 +132,7 @@ def build_models(out: str | os.PathLike) -> bool:
     try:
         shutil.copytree(source, work / "repo")
         (work / "repo" / ".mlprod-key").write_text(key)
-        if out.exists():
-            os.rename(out, work / "old")  # moved aside, not deleted, until the new one is in place
-        try:
-            os.rename(work / "repo", out)
-        except OSError:
-            if (work / "old").exists():
-                os.rename(work / "old", out)
-            raise
+        replace_dir(work / "repo", out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return True
