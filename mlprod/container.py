@@ -66,7 +66,6 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
 """
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _TEMPLATES = ("Dockerfile", "dockerignore", "docker-compose.yml", "k8s/deployment.yaml",
               "k8s/service.yaml", "k8s/hpa.yaml", "k8s/inferenceservice.yaml")
@@ -183,8 +182,7 @@ def choose_model(repository: str | os.PathLike, model: str | None = None) -> str
     if not repo.is_dir():
         raise FileNotFoundError(f"No model repository at {repo}: run `make models`, or pass the "
                                 "folder mlprod.quickstart.model_repository() returns.")
-    names = sorted(p.name for p in repo.iterdir()
-                   if p.is_dir() and _NAME.fullmatch(p.name) and _versions(p))
+    names = _registry(repo).models()
     if model is None:
         if len(names) != 1:
             raise ValueError(f"Repository {repo} holds models {names}: name one with model=... "
@@ -195,48 +193,59 @@ def choose_model(repository: str | os.PathLike, model: str | None = None) -> str
     return model
 
 
-def _versions(model_dir: Path) -> list[int]:
-    """Return the numbered version folders holding a model.onnx, ascending."""
-    return sorted(int(p.name) for p in model_dir.iterdir()
-                  if p.is_dir() and p.name.isdigit() and not p.name.startswith("0")
-                  and (p / "model.onnx").is_file())
+def _registry(repository: Path):
+    """Return a :class:`mlprod.registry.Registry` on ``repository`` (imported on use: onnx)."""
+    from mlprod.registry import Registry
+
+    return Registry(repository)
 
 
 def served_version(model_dir: str | os.PathLike) -> int:
-    """Return the version a request without one gets: the ``production`` alias, else the latest."""
+    """Return the version a request without one gets: the ``production`` alias, else the latest.
+
+    Raises
+    ------
+    ValueError
+        If ``aliases.json`` cannot be read as aliases, saying how to fix it.
+    """
+    from mlprod.registry import RegistryError
+
     model_dir = Path(model_dir)
-    aliases = model_dir / "aliases.json"
-    if aliases.is_file():
-        production = json.loads(aliases.read_text()).get("production")
-        if production is not None:
-            return int(production)
-    return _versions(model_dir)[-1]
+    registry = _registry(model_dir.parent)
+    try:
+        production = registry.aliases(model_dir.name).get("production")
+    except RegistryError as err:
+        raise ValueError(str(err)) from None
+    return production if production is not None else registry.versions(model_dir.name)[-1]
 
 
-def _check_digest(version_dir: Path) -> None:
-    """Raise ValueError if ``model.onnx`` does not match the digest in ``model.sha256``."""
-    recorded = version_dir / "model.sha256"
-    if not recorded.is_file():
+def _check_digest(repository: Path, model: str, version: int) -> None:
+    """Raise ValueError if a version's ``model.onnx`` does not match its ``model.sha256``.
+
+    A version without ``model.sha256`` is copied unchecked.
+    """
+    from mlprod.registry import ChecksumError
+
+    if not (repository / model / str(version) / "model.sha256").is_file():
         return
-    expected = recorded.read_text().split()[0].lower()
-    actual = hashlib.sha256((version_dir / "model.onnx").read_bytes()).hexdigest()
-    if actual != expected:
-        raise ValueError(f"{version_dir / 'model.onnx'} has sha256 {actual}, but model.sha256 "
-                         f"says {expected}: the file changed after registration; register it "
-                         "again as a new version.")
+    try:
+        _registry(repository).read_bytes(model, version)
+    except ChecksumError as err:
+        raise ValueError(f"{err} A context is not built from it: register it again as a new "
+                         "version.") from None
 
 
 def _copy_model(repository: Path, model: str, dest: Path) -> list[int]:
     """Copy one model's config.pbtxt, aliases.json and complete versions to ``dest/<model>``."""
     source = repository / model
-    versions = _versions(source)
+    versions = _registry(repository).versions(model)
     target = dest / model
     target.mkdir(parents=True)
     for name in ("config.pbtxt", "aliases.json"):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
     for version in versions:
-        _check_digest(source / str(version))
+        _check_digest(repository, model, version)
         shutil.copytree(source / str(version), target / str(version),
                         ignore=shutil.ignore_patterns(".*"), copy_function=shutil.copyfile)
     return versions
