@@ -30,19 +30,9 @@ if ((${#missing[@]})); then
 fi
 
 # The sandbox refuses setrlimit (so no default ulimits) and has a hybrid cgroup layout that crun
-# cannot use: run with runc, cgroupfs and file events. mlprod.container writes the same file.
-umask 022
+# cannot use: run with runc, cgroupfs and file events (the same file mlprod.container uses).
 tmp_conf="$(mktemp "${CONF}.XXXXXX")"
-cat > "$tmp_conf" <<'CONFEOF'
-# podman settings for machines without systemd or setrlimit (written by mlprod)
-[containers]
-default_ulimits = []
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONFEOF
+install -m 644 "$(dirname "$0")/../mlprod/templates/container/containers.conf" "$tmp_conf"
 mv -f "$tmp_conf" "$CONF"
 export CONTAINERS_CONF="$CONF"
 log "podman configuration: $CONF"

@@ -54,18 +54,6 @@ _PYTHON_311_BASE = re.compile(r"(docker\.io/)?(library/)?python:3\.11(\.\d+)?(-s
 PORT = 8080
 PODMAN = ("podman", "--storage-driver=vfs", "--cgroup-manager=cgroupfs", "--events-backend=file",
           "--runtime", "runc")
-# Machines without systemd or setrlimit (CI's sandbox) need these; .ci/container-setup.sh writes
-# the same file.
-PODMAN_CONF = """\
-# podman settings for machines without systemd or setrlimit (written by mlprod)
-[containers]
-default_ulimits = []
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-"""
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _TEMPLATES = ("Dockerfile", "dockerignore", "docker-compose.yml", "k8s/deployment.yaml",
               "k8s/service.yaml", "k8s/hpa.yaml", "k8s/inferenceservice.yaml")
@@ -541,12 +529,11 @@ def _podman_env() -> dict[str, str]:
     env = dict(os.environ)
     if "CONTAINERS_CONF" not in env:
         conf = Path(tempfile.gettempdir()) / "mlprod-containers.conf"
-        if not conf.is_file() or conf.read_text() != PODMAN_CONF:
-            fd, tmp = tempfile.mkstemp(dir=conf.parent, prefix=".mlprod-containers.")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(PODMAN_CONF)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, conf)
+        # Machines without systemd or setrlimit (CI's sandbox) need these settings; the same file
+        # is what .ci/container-setup.sh installs.
+        wanted = _template("containers.conf")
+        if not conf.is_file() or conf.read_text() != wanted:
+            atomic_write(conf, wanted)
         env["CONTAINERS_CONF"] = str(conf)
     return env
 

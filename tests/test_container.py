@@ -575,7 +575,7 @@ def test_engine_commands_fit_each_engine():
 def test_podman_gets_the_kits_configuration(monkeypatch):
     monkeypatch.delenv("CONTAINERS_CONF", raising=False)
     env = container._podman_env()
-    assert Path(env["CONTAINERS_CONF"]).read_text() == container.PODMAN_CONF
+    assert Path(env["CONTAINERS_CONF"]).read_text() == container._template("containers.conf")
     monkeypatch.setenv("CONTAINERS_CONF", os.devnull)
     assert container._podman_env()["CONTAINERS_CONF"] == os.devnull
 
