@@ -208,14 +208,9 @@ def served_version(model_dir: str | os.PathLike) -> int:
 
 
 def _check_digest(repository: Path, model: str, version: int) -> None:
-    """Raise ValueError if a version's ``model.onnx`` does not match its ``model.sha256``.
-
-    A version without ``model.sha256`` is copied unchecked.
-    """
+    """Raise ValueError if a version's ``model.onnx`` is unverified or differs from its checksum."""
     from mlprod.registry import ChecksumError
 
-    if not (repository / model / str(version) / "model.sha256").is_file():
-        return
     try:
         _registry(repository).read_bytes(model, version)
     except ChecksumError as err:
@@ -224,12 +219,24 @@ def _check_digest(repository: Path, model: str, version: int) -> None:
 
 
 def _copy_model(repository: Path, model: str, dest: Path) -> list[int]:
-    """Copy one model's config.pbtxt, aliases.json and complete versions to ``dest/<model>``."""
+    """Copy one model's config, aliases, routing and complete versions to ``dest/<model>``.
+
+    Raises
+    ------
+    ValueError
+        If ``aliases.json`` or ``routing.json`` breaks the format (server.layout's message).
+    """
+    from server import layout
+
     source = repository / model
     versions = _registry(repository).versions(model)
+    try:
+        layout.read_routing(source, versions, layout.read_aliases(source, versions))
+    except layout.FormatError as err:
+        raise ValueError(f"{err} A context is not built from it.") from None
     target = dest / model
     target.mkdir(parents=True)
-    for name in ("config.pbtxt", "aliases.json"):
+    for name in ("config.pbtxt", layout.ALIASES, layout.ROUTING):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
     for version in versions:

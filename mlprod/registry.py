@@ -4,6 +4,8 @@ The layout is Triton's model repository, which KServe and the mlprod server read
 
     <root>/<model>/config.pbtxt            platform, inputs and outputs, every version served
     <root>/<model>/aliases.json            {"production": 1, "candidate": 2}
+    <root>/<model>/aliases.history.json    every alias move, for rollback (the server ignores it)
+    <root>/<model>/routing.json            variants and a shadow (mlprod.rollout writes it)
     <root>/<model>/.next-version           the next version number (never decreases)
     <root>/<model>/<version>/model.onnx    the model, its metadata inside (metadata_props)
     <root>/<model>/<version>/model.sha256  checksum, verified on every load
@@ -11,8 +13,9 @@ The layout is Triton's model repository, which KServe and the mlprod server read
 A version is written to a temporary folder in the same repository and renamed into place, so it
 appears complete or not at all; versions are never overwritten, and a number is never given
 twice, even after its folder is deleted. All versions of a model share one input/output
-signature, since ``config.pbtxt`` serves them all. This module reads ONNX files only: it does not
-import scikit-learn.
+signature, since ``config.pbtxt`` serves them all. What the files may hold is decided by
+:mod:`server.layout`, the one reader the server and the container build use too. This module
+reads ONNX files only: it does not import scikit-learn.
 """
 
 from __future__ import annotations
@@ -20,25 +23,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from mlprod.files import atomic_write
+from server import layout
 
 __all__ = ["Registry", "RegistryError", "NotFoundError", "ChecksumError", "InvalidModelError",
            "InvalidNameError", "SignatureError", "check_name", "config_pbtxt"]
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+NAME_PATTERN = layout.NAME
 #: The file in a model's folder holding the next version number (a high-water mark).
 NEXT_VERSION = ".next-version"
+#: Every alias move, oldest first: ``[{"alias", "version", "at"}, ...]`` (rollback reads it).
+HISTORY = "aliases.history.json"
 #: The metadata the mlprod server needs from every model (``metadata_props``).
 REQUIRED_METADATA = ("features", "classes")
-_TENSOR = re.compile(r'name: "([^"]*)"\s*data_type: (\w+)\s*dims: \[([^\]]*)\]')
 _TRITON_TYPES = {
     onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.DOUBLE: "TYPE_FP64",
     onnx.TensorProto.FLOAT16: "TYPE_FP16", onnx.TensorProto.BFLOAT16: "TYPE_BF16",
@@ -51,7 +56,7 @@ _TRITON_TYPES = {
 
 
 class RegistryError(Exception):
-    """Base class of the repository's errors."""
+    """Base class of the repository's errors; also a file that breaks the format (server.layout)."""
 
 
 class NotFoundError(RegistryError, LookupError):
@@ -129,17 +134,6 @@ def config_pbtxt(name: str, model: onnx.ModelProto) -> str:
             f"output [\n{tensors(model.graph.output)}\n]\n")
 
 
-def signature(config: str) -> str:
-    """Summarise a ``config.pbtxt``'s inputs and outputs: ``name TYPE [dims]`` for each tensor."""
-    head, _, tail = config.partition("\noutput [")
-
-    def tensors(text: str) -> str:
-        found = _TENSOR.findall(text)
-        return ", ".join(f"{n} {t.removeprefix('TYPE_')} [{d.strip()}]" for n, t, d in found)
-
-    return f"inputs ({tensors(head)}) → outputs ({tensors(tail)})"
-
-
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
     """Parse ONNX bytes, raising :class:`InvalidModelError` naming ``where`` when they are not."""
     model = onnx.ModelProto()
@@ -181,7 +175,7 @@ class Registry:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and self._version_dirs(p))
+                      if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and layout.version_folders(p))
 
     def versions(self, name: str) -> list[int]:
         """Return the versions of a model, ascending.
@@ -192,7 +186,7 @@ class Registry:
             If there is no such model, listing the models there are.
         """
         folder = self.root / check_name(name)
-        versions = self._version_dirs(folder) if folder.is_dir() else []
+        versions = layout.version_folders(folder) if folder.is_dir() else []
         if not versions:
             raise NotFoundError(
                 f"No model {name!r} in repository {self.root}/; available: {self.models()}. "
@@ -200,30 +194,19 @@ class Registry:
         return versions
 
     def aliases(self, name: str) -> dict[str, int]:
-        """Return the model's aliases, e.g. ``{"production": 1, "candidate": 2}``."""
-        self.versions(name)
-        path = self.root / name / "aliases.json"
-        if not path.exists():
-            return {}
+        """Return the model's aliases, e.g. ``{"production": 1, "candidate": 2}``.
+
+        Raises
+        ------
+        RegistryError
+            If ``aliases.json`` breaks the format or names a version that does not exist (the
+            server refuses such a folder too, with the same message).
+        """
+        versions = self.versions(name)
         try:
-            aliases = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RegistryError(f"{path} is not valid JSON ({exc}); fix it or delete it and set "
-                                "the aliases again with Registry.set_alias.") from None
-        if not isinstance(aliases, dict):
-            raise RegistryError(f"{path} holds {type(aliases).__name__} {aliases!r}, not an "
-                                "object of alias → version; fix it or delete it and set the "
-                                "aliases again with Registry.set_alias.")
-        out = {}
-        for alias, value in aliases.items():
-            if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-                    not str(value).isdigit() or int(value) < 1:
-                raise RegistryError(
-                    f"{path}: alias {alias!r} has value {value!r}, which is not a version number."
-                    f" Fix the file or set the alias again: Registry.set_alias({name!r}, "
-                    f"{alias!r}, <version>).")
-            out[str(alias)] = int(value)
-        return out
+            return layout.read_aliases(self.root / name, versions)
+        except layout.FormatError as exc:
+            raise RegistryError(str(exc)) from None
 
     def resolve(self, name: str, version: int | str | None = None) -> int:
         """Turn a version, an alias, ``"latest"`` or ``None`` (the latest) into a version number.
@@ -236,7 +219,7 @@ class Registry:
         versions = self.versions(name)
         if version is None or version == "latest":
             return versions[-1]
-        if isinstance(version, str) and version.isdigit():
+        if isinstance(version, str) and layout.is_version(version):
             version = int(version)
         if isinstance(version, int) and not isinstance(version, bool):
             if version not in versions:
@@ -298,21 +281,10 @@ class Registry:
     @staticmethod
     def _verified(path: Path) -> tuple[bytes, str]:
         """Return a ``model.onnx``'s bytes and SHA-256 once they match its ``model.sha256``."""
-        data = path.read_bytes()
-        sums = path.with_name("model.sha256")
         try:
-            text = sums.read_text()
-        except FileNotFoundError:
-            raise ChecksumError(f"{sums} is missing, so {path} cannot be verified; register the "
-                                "model again with Registry.register.") from None
-        expected = text.split()[0] if text.strip() else ""
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected:
-            raise ChecksumError(
-                f"Checksum mismatch for {path}: model.sha256 says {expected[:12]}…, the file "
-                f"hashes to {actual[:12]}…. The file changed after registration (copy error, "
-                "edit, truncation); restore it or register the model again.")
-        return data, actual
+            return layout.read_verified(path.parent)
+        except layout.ChecksumError as exc:
+            raise ChecksumError(str(exc)) from None
 
     def catalog(self) -> list[dict[str, Any]]:
         """Return one summary per model version: name, version, aliases, created, classes, metrics.
@@ -360,14 +332,14 @@ class Registry:
         folder = self.root / name
         config = config_pbtxt(name, model)
         config_path = folder / "config.pbtxt"
-        if config_path.exists() and self._version_dirs(folder):
-            old = config_path.read_text()
-            if signature(old) != signature(config):
+        if config_path.exists() and layout.version_folders(folder):
+            old, new = (layout.config_signature(c) for c in (config_path.read_text(), config))
+            if old != new:
                 raise SignatureError(
-                    f"Model {name!r} is served with {signature(old)}, but the new model has "
-                    f"{signature(config)}. Triton serves every version with one config.pbtxt, so "
-                    f"the older versions would no longer be served; register this model under a "
-                    f"new name, e.g. {name + '-v2'!r}.")
+                    f"Model {name!r} is served with {old}, but the new model has {new}. Triton "
+                    f"serves every version with one config.pbtxt, so the older versions would no "
+                    f"longer be served; register this model under a new name, e.g. "
+                    f"{name + '-v2'!r}.")
         folder.mkdir(parents=True, exist_ok=True)
         if not config_path.exists() or config_path.read_text() != config:
             atomic_write(config_path, config.encode())  # before the version appears
@@ -400,8 +372,12 @@ class Registry:
         atomic_write(folder / NEXT_VERSION, f"{self._next_version(folder)}\n".encode())
         return number
 
-    def set_alias(self, name: str, alias: str, version: int | str) -> None:
-        """Point ``alias`` (e.g. ``"production"``) at a version; the file is replaced atomically.
+    def set_alias(self, name: str, alias: str, version: int | str, *,
+                  rolled_back_from: int | None = None) -> int:
+        """Point ``alias`` (e.g. ``"production"``) at a version; return its number.
+
+        ``aliases.json`` is replaced atomically, and the move is appended to
+        ``aliases.history.json`` (what :meth:`rollback` reads).
 
         Raises
         ------
@@ -415,9 +391,14 @@ class Registry:
             raise InvalidNameError(f"Invalid alias {alias!r}: it would be read as a version; use "
                                    "a word such as 'production' or 'candidate'.")
         number = self.resolve(name, version)
-        aliases = self.aliases(name) | {alias: number}
-        atomic_write(self.root / name / "aliases.json",
-                      (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
+        self._write_aliases(name, self._raw_aliases(name) | {alias: number})
+        entry = {"alias": alias, "version": number,
+                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if rolled_back_from is not None:
+            entry["rolled_back_from"] = rolled_back_from
+        atomic_write(self.root / name / HISTORY,
+                     (json.dumps([*self.history(name), entry], indent=1) + "\n").encode())
+        return number
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Delete an alias; the versions stay.
@@ -427,38 +408,72 @@ class Registry:
         NotFoundError
             If the alias does not exist.
         """
-        aliases = self.aliases(name)
+        aliases = self._raw_aliases(name)
         if alias not in aliases:
             raise NotFoundError(f"Model {name!r} has no alias {alias!r}; aliases: {aliases}.")
         del aliases[alias]
-        atomic_write(self.root / name / "aliases.json",
-                      (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
+        self._write_aliases(name, aliases)
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Return every alias move of a model, oldest first: ``{"alias", "version", "at"}``."""
+        path = self.root / check_name(name) / HISTORY
+        try:
+            entries = json.loads(path.read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError as exc:
+            raise RegistryError(f"{path} is not valid JSON ({exc}); delete it to start the "
+                                "history again (rollback then has nothing to go back to).") from None
+        if not isinstance(entries, list):
+            raise RegistryError(f"{path} must hold a list of alias moves; delete it to start the "
+                                "history again.")
+        return entries
+
+    def rollback(self, name: str, alias: str = "production") -> int:
+        """Move ``alias`` back to the version it named before its current one; return it.
+
+        Rollbacks stack: two in a row go two versions back, as the history is walked like a
+        stack (a move pushes a version, a rollback pops one).
+
+        Raises
+        ------
+        NotFoundError
+            If the history holds no earlier version of ``alias``.
+        """
+        stack: list[int] = []
+        for entry in self.history(name):
+            if entry.get("alias") != alias:
+                continue
+            if "rolled_back_from" in entry and len(stack) > 1:
+                stack.pop()
+            elif not stack or stack[-1] != entry.get("version"):
+                stack.append(entry.get("version"))
+        current = self.aliases(name).get(alias)
+        if len(stack) < 2 or current is None:
+            raise NotFoundError(f"Alias {alias!r} of model {name!r} has no earlier version to go "
+                                f"back to (history: {stack}). Set it with Registry.set_alias.")
+        return self.set_alias(name, alias, stack[-2], rolled_back_from=current)
 
     # -- internals -----------------------------------------------------------------------------
+    def _raw_aliases(self, name: str) -> dict[str, int]:
+        """Return ``aliases.json`` checked for syntax only, so a move can mend a dangling alias."""
+        self.versions(name)
+        try:
+            return layout.parse_aliases(self.root / name / layout.ALIASES)
+        except layout.FormatError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def _write_aliases(self, name: str, aliases: dict[str, int]) -> None:
+        atomic_write(self.root / name / layout.ALIASES,
+                     (json.dumps(aliases, indent=2, sort_keys=True) + "\n").encode())
+
     @staticmethod
-    def _version_dirs(folder: Path, complete: bool = True) -> list[int]:
-        """Return the version folders' numbers (positive integers without a leading zero).
-
-        With ``complete`` only folders holding a ``model.onnx`` count: an empty or partial
-        folder (copied by hand, left by a crash outside :meth:`register`) is not a version.
-        """
-        return sorted(int(p.name) for p in folder.iterdir()
-                      if p.is_dir() and p.name.isdigit() and not p.name.startswith("0")
-                      and (not complete or (p / "model.onnx").is_file()))
-
-    @classmethod
-    def _next_version(cls, folder: Path) -> int:
+    def _next_version(folder: Path) -> int:
         """Return the next version number: above the high-water mark and every numeric folder."""
-        existing = cls._version_dirs(folder, complete=False)
-        mark_path, mark = folder / NEXT_VERSION, 1
-        if mark_path.exists():
-            text = mark_path.read_text().strip()
-            if not text.isdigit() or int(text) < 1:
-                raise RegistryError(
-                    f"{mark_path} holds {text!r}, not the next version number. Write into it a "
-                    "number above every version this model has ever had, so none is reused.")
-            mark = int(text)
-        return max([mark, *(v + 1 for v in existing)])
+        try:
+            return layout.read_next_version(folder)
+        except layout.FormatError as exc:
+            raise RegistryError(str(exc)) from None
 
     @staticmethod
     def _as_model(model: onnx.ModelProto | bytes | str | os.PathLike) -> onnx.ModelProto:

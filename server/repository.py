@@ -1,26 +1,28 @@
 """Read a Triton-layout model repository: one ONNX Runtime session per version, loaded once.
 
-Layout: ``<repo>/<model>/<version>/model.onnx`` (+ ``model.sha256``), ``<repo>/<model>/aliases.json``
-and ``<repo>/<model>/config.pbtxt``. Feature and class names come from the ONNX file's
-``metadata_props``; input and output names, types and shapes from the session.
+The format (names, versions, ``model.sha256``, ``aliases.json``, ``routing.json``) is read by
+:mod:`server.layout`; this module turns it into sessions and routes. Feature and class names
+come from the ONNX file's ``metadata_props``; input and output names, types and shapes from the
+session.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from server.errors import ApiError
+from server import layout
+from server.errors import ApiError, shorten
+from server.layout import NAME, FormatError
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-VERSION = re.compile(r"[1-9][0-9]*")
+#: The repository cannot be served: the message names the file and the fix.
+RepositoryError = FormatError
 
 # ONNX tensor element types as Open Inference Protocol datatypes and numpy dtypes.
 DATATYPES: dict[str, tuple[str, np.dtype]] = {
@@ -38,10 +40,6 @@ DATATYPES: dict[str, tuple[str, np.dtype]] = {
     "tensor(bool)": ("BOOL", np.dtype(np.bool_)),
     "tensor(string)": ("BYTES", np.dtype(object)),
 }
-
-
-class RepositoryError(Exception):
-    """The repository on disk cannot be served: the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -107,19 +105,104 @@ class ModelVersion:
 
 
 @dataclass
+class Route:
+    """A variant of ``routing.json`` resolved to a loaded version, with its response headers."""
+
+    name: str
+    version: ModelVersion
+    weight: float
+    shadow: ModelVersion | None = None  # the model's shadow, scored after the answer
+    shadow_share: float = 0.0  # 0 to 1
+    headers: list[tuple[bytes, bytes]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.headers = [*self.version.headers,
+                        (b"x-amzn-invoked-production-variant", self.name.encode())]
+
+
+@dataclass
 class Model:
-    """A named model: its loaded versions and aliases (``production``, ``candidate``...)."""
+    """A named model: its loaded versions, aliases (``production``, ``candidate``...) and routing.
+
+    ``stamp`` is the folder's :func:`server.layout.fingerprint` when it was read, so model
+    control ``poll`` can tell whether it changed since.
+    """
 
     name: str
     versions: dict[int, ModelVersion]
     aliases: dict[str, int]
+    routing: layout.Routing | None = None
+    stamp: tuple = ()
+    routes: list[Route] = field(init=False)
+    shadow: ModelVersion | None = field(init=False)
+    shadow_share: float = field(init=False)  # 0 to 1
+    _bounds: list[float] = field(init=False)  # cumulative shares, for picking a variant
+
+    def __post_init__(self) -> None:
+        self.routes, self.shadow, self.shadow_share, self._bounds = [], None, 0.0, []
+        if self.routing is None:
+            return
+        if self.routing.shadow is not None:
+            self.shadow = self.versions[layout.resolve(self.routing.shadow.version, self.aliases)]
+            self.shadow_share = self.routing.shadow.percent / 100
+        for variant in self.routing.variants:
+            number = layout.resolve(variant.version, self.aliases)
+            self.routes.append(Route(variant.name, self.versions[number], variant.weight,
+                                     self.shadow, self.shadow_share))
+        total, running = sum(r.weight for r in self.routes), 0.0
+        for route in self.routes:
+            running += route.weight / total
+            self._bounds.append(running)
 
     def default_version(self) -> int:
         """Return the version served when none is named: ``production`` if set, else the latest."""
-        production = self.aliases.get("production")
-        if production in self.versions:
-            return production
-        return max(self.versions)
+        return self.aliases.get("production") or max(self.versions)
+
+    def route(self, target: bytes | None = None) -> tuple[ModelVersion, list, Route | None]:
+        """Pick the version for a request without one: a variant by share, or the default.
+
+        Parameters
+        ----------
+        target : bytes, optional
+            The ``X-Amzn-SageMaker-Target-Variant`` header: forces that variant.
+
+        Returns
+        -------
+        (ModelVersion, headers, Route or None)
+            The version, the response headers naming it (and its variant), and the variant
+            (None when the model has no ``routing.json``).
+
+        Raises
+        ------
+        ApiError
+            400 when ``target`` names no variant, listing those there are.
+        """
+        routes = self.routes
+        if target is not None:
+            text = target.decode("latin-1")
+            for route in routes:
+                if route.name == text:
+                    return route.version, route.headers, route
+            if not routes and text == layout.ALL_TRAFFIC:
+                found = self.versions[self.default_version()]
+                return found, found.headers, None
+            names = [r.name for r in routes] or [layout.ALL_TRAFFIC]
+            raise ApiError(400, f"X-Amzn-SageMaker-Target-Variant {shorten(text)} is not a "
+                                f"variant of model '{self.name}'; variants: {names}. Send one "
+                                f"of those, or leave the header out to be routed by weight.")
+        if not routes:
+            found = self.versions[self.default_version()]
+            return found, found.headers, None
+        if len(routes) == 1:
+            route = routes[0]
+        else:
+            draw = random.random()
+            route = routes[-1]
+            for candidate, bound in zip(routes, self._bounds, strict=True):
+                if draw < bound:
+                    route = candidate
+                    break
+        return route.version, route.headers, route
 
     def resolve(self, version: str | None) -> ModelVersion:
         """Return the version named by an integer, an alias or ``None`` (the default).
@@ -131,13 +214,14 @@ class Model:
         """
         if version is None or version == "":
             return self.versions[self.default_version()]
-        if version.isascii() and version.isdigit():
+        if layout.is_version(version):
             number = int(version)
         elif version in self.aliases:
             number = self.aliases[version]
         else:
-            raise ApiError(404, f"Model '{self.name}' has no version or alias '{version}'; "
-                                f"{self.describe()}. Use one of those in the path.")
+            raise ApiError(404, f"Model '{self.name}' has no version or alias "
+                                f"{shorten(version)}; {self.describe()}. Use one of those in "
+                                f"the path.")
         found = self.versions.get(number)
         if found is None:
             raise ApiError(404, f"Model '{self.name}' has no version {version}; "
@@ -193,23 +277,36 @@ class Repository:
         self.models = models
         return self
 
-    def load_model(self, name: str) -> Model | None:
-        """Load every version of model ``name``; return None if it has no version folder."""
+    def load_model(self, name: str, previous: Model | None = None) -> Model | None:
+        """Read model ``name``'s folder; return None if it has no version folder.
+
+        Versions whose bytes are unchanged since ``previous`` keep their session (no reload).
+
+        Raises
+        ------
+        RepositoryError
+            If a file breaks the format (:mod:`server.layout`), or ONNX Runtime refuses a model.
+        """
         folder = self.root / name
-        versions = {}
         try:
-            children = sorted(folder.iterdir())
-            for child in children:
-                if (child.is_dir() and VERSION.fullmatch(child.name)
-                        and (child / "model.onnx").is_file()):
-                    versions[int(child.name)] = self._load_version(name, int(child.name), child)
+            stamp = layout.fingerprint(folder)
+            numbers = layout.version_folders(folder)
+            if not numbers:
+                return None
+            aliases = layout.read_aliases(folder, numbers)
+            routing = layout.read_routing(folder, numbers, aliases)
+            versions = {}
+            for number in numbers:
+                data, digest = layout.read_verified(folder / str(number))
+                kept = previous.versions.get(number) if previous is not None else None
+                versions[number] = (kept if kept is not None and kept.sha256 == digest
+                                    else self._load_version(name, number, folder / str(number),
+                                                            data, digest))
         except OSError as exc:
             raise RepositoryError(f"Cannot read {exc.filename or folder}: {exc.strerror or exc}. "
                                   f"Make the model's folder and files readable by the "
                                   f"server.") from exc
-        if not versions:
-            return None
-        return Model(name, dict(sorted(versions.items())), _read_aliases(folder))
+        return Model(name, versions, aliases, routing, stamp)
 
     def get(self, name: str) -> Model:
         """Return model ``name``, or raise a 404 ApiError listing the models served."""
@@ -222,17 +319,9 @@ class Repository:
                                 f"{sorted(self.models)}. Use one of those names.")
         return model
 
-    def _load_version(self, name: str, version: int, folder: Path) -> ModelVersion:
+    def _load_version(self, name: str, version: int, folder: Path, content: bytes,
+                      digest: str) -> ModelVersion:
         path = folder / "model.onnx"
-        content = path.read_bytes()
-        digest = hashlib.sha256(content).hexdigest()
-        expected_file = folder / "model.sha256"
-        if expected_file.is_file():
-            expected = (expected_file.read_text().split() or [""])[0]
-            if expected.lower() != digest:
-                raise RepositoryError(
-                    f"{path} does not match {expected_file} (sha256 {digest}, expected {expected}): "
-                    f"the file changed after it was registered. Register the model again.")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.intra_op_num_threads
         options.inter_op_num_threads = 1
@@ -288,18 +377,6 @@ def _read_features(meta: dict[str, str], inputs: list[TensorSpec], path: Path) -
     except (TypeError, KeyError) as exc:
         raise RepositoryError(f"{path}: metadata_props['features'] must be a list of "
                               f"{{'name', 'kind'}}; got {declared!r:.200}.") from exc
-
-
-def _read_aliases(folder: Path) -> dict[str, int]:
-    path = folder / "aliases.json"
-    if not path.is_file():
-        return {}
-    try:
-        aliases = json.loads(path.read_text())
-        return {str(k): int(v) for k, v in aliases.items()}
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise RepositoryError(f"{path} must map alias names to versions, like "
-                              f'{{"production": 1}}; it cannot be read: {exc}.') from exc
 
 
 def _warm_up(model: ModelVersion) -> None:

@@ -67,6 +67,7 @@ def test_repository_is_readable_by_other_users(registry, model):
     folder = registry.root / "penguins"
     modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in folder.rglob("*")}
     assert modes == {".next-version": 0o644, "config.pbtxt": 0o644, "aliases.json": 0o644, "1": 0o755,
+                     "aliases.history.json": 0o644,
                      "1/model.onnx": 0o644, "1/model.sha256": 0o644}
 
 
@@ -213,7 +214,7 @@ def test_checksum_mismatch_is_refused(registry, model):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(ChecksumError, match="Checksum mismatch.*register the model again"):
+    with pytest.raises(ChecksumError, match="does not match.*Register the model again"):
         registry.load("penguins", 1)
     path.with_name("model.sha256").unlink()
     with pytest.raises(ChecksumError, match="missing"):
@@ -325,7 +326,7 @@ def test_a_corrupt_alias_names_the_file_alias_and_value(registry, model, value):
     path = registry.root / "penguins" / "aliases.json"
     path.write_text(f'{{"production": {value}}}')
     with pytest.raises(RegistryError, match=r"aliases\.json: alias 'production' has value "
-                       r".*not a version number.*set_alias\('penguins', 'production'"):
+                       r".*not a version number.*Registry\.set_alias"):
         registry.aliases("penguins")
 
 
@@ -337,5 +338,5 @@ def test_catalog_lists_the_other_versions_when_one_is_corrupt(registry, model):
     rows = registry.catalog()
     assert [(r["model"], r["version"]) for r in rows] == [("gentoo", 1), ("penguins", 1),
                                                          ("penguins", 2)]
-    assert "Checksum mismatch" in rows[1]["error"] and rows[1]["classes"] is None
+    assert "does not match" in rows[1]["error"] and rows[1]["classes"] is None
     assert rows[0]["error"] is None and rows[2]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]

@@ -80,13 +80,15 @@ def damage_aliases(repo):
 
 
 def damage_model(repo):
+    import hashlib
+
     (repo / "penguins" / "2" / "model.onnx").write_bytes(b"not onnx")
-    (repo / "penguins" / "2" / "model.sha256").unlink()
+    (repo / "penguins" / "2" / "model.sha256").write_text(hashlib.sha256(b"not onnx").hexdigest())
 
 
 DAMAGES = [
     (damage_checksum, ["does not match", "model.sha256", "Register the model again"]),
-    (damage_aliases, ["aliases.json must map alias names to versions", '{"production": 1}']),
+    (damage_aliases, ["aliases.json is not valid JSON", '{"production": 1, "candidate": 2}']),
     (damage_model, ["ONNX Runtime cannot load", "model.onnx"]),
 ]
 
