@@ -556,6 +556,15 @@ class Client:
             sent["X-Amzn-SageMaker-Target-Model"] = model
         return self.send("POST", "/invocations", body=body, headers=sent)
 
+    def load(self, model: str) -> dict:
+        """Make the server re-read a model's folder now (versions, aliases, routing); its answer.
+
+        ``POST /v2/repository/models/{model}/load``: under model control ``explicit`` or
+        ``poll``; a folder that cannot be served is a :class:`ServerError` (400) naming the
+        file and the field, and the server keeps serving what it served before.
+        """
+        return self._json("POST", f"/v2/repository/models/{_segment(model)}/load")
+
     def ping(self) -> bool:
         """Return True when ``GET /ping`` (the SageMaker health check) answers 200."""
         try:

@@ -31,10 +31,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-access-log", action="store_true", help="turn the access log off")
     parser.add_argument("--threads", type=int, default=1,
                         help="ONNX Runtime threads per call (default 1)")
-    parser.add_argument("--model-control", choices=["none", "explicit"],
+    parser.add_argument("--model-control", choices=["none", "poll", "explicit"],
                         help="explicit: models can be loaded and unloaded over HTTP "
-                             "(/v2/repository/models/<name>/load); none: the models found at "
-                             "start are served as they are (default explicit; serve: none)")
+                             "(/v2/repository/models/<name>/load), one worker only; poll: every "
+                             "worker re-reads changed model folders (versions, aliases.json, "
+                             "routing.json) every --repository-poll-secs; none: the models "
+                             "found at start are served as they are (default: explicit with "
+                             "one worker, poll with more; serve: none)")
+    parser.add_argument("--repository-poll-secs", type=float, default=1.0,
+                        help="seconds between two reads of the repository under "
+                             "--model-control poll (default 1)")
     args = parser.parse_args(argv)
     serve = args.mode == "serve"
     if args.model_repository is None:
@@ -43,12 +49,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.model_repository = "/opt/ml/model"
     if args.host is None:
         args.host = "0.0.0.0" if serve else "127.0.0.1"
-    if args.model_control is None:
-        args.model_control = "none" if serve else "explicit"
     if args.port is None:
         args.port = _env_number(parser, "SAGEMAKER_BIND_TO_PORT", 8080, int) if serve else 8000
     if args.workers is None:
         args.workers = _env_number(parser, "SAGEMAKER_MODEL_SERVER_WORKERS", 1, int) if serve else 1
+    if args.model_control is None:
+        args.model_control = "none" if serve else "explicit" if args.workers == 1 else "poll"
+    if args.model_control == "explicit" and args.workers > 1:
+        parser.error(f"--model-control explicit with --workers {args.workers}: a load would "
+                     f"reach only the worker that got it. Use --model-control poll, so every "
+                     f"worker re-reads the repository (every --repository-poll-secs)")
+    if not args.repository_poll_secs > 0 or args.repository_poll_secs == float("inf"):
+        parser.error(f"--repository-poll-secs {args.repository_poll_secs}: give a positive "
+                     f"number of seconds, e.g. 1")
     if args.max_body_bytes is None:
         megabytes = _env_number(parser, "SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, float) if serve else 6
         args.max_body_bytes = int(megabytes * 1_048_576)
@@ -93,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     options = {"repository": args.model_repository, "default_model": args.default_model,
                "max_body_bytes": args.max_body_bytes, "access_log": not args.no_access_log,
-               "intra_op_num_threads": args.threads, "model_control": args.model_control}
+               "intra_op_num_threads": args.threads, "model_control": args.model_control,
+               "repository_poll_secs": args.repository_poll_secs}
     settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
                 "access_log": False, "server_header": False, "log_level": "info",
                 "timeout_graceful_shutdown": 25}

@@ -41,6 +41,9 @@ class AccessLog:
         Only a tuple is kept here; lines are formatted when flushed, off the request's path.
         """
         self._lines.append((time.time(), request_id, client, method, path, status, seconds))
+        self._schedule()
+
+    def _schedule(self) -> None:
         if len(self._lines) >= self.capacity:
             self.flush()
         elif self._timer is None:
@@ -50,6 +53,11 @@ class AccessLog:
                 self.flush()
                 return
             self._timer = loop.call_later(self.interval, self.flush)
+
+    def event(self, kind: str, text: str) -> None:
+        """Record a line that is not a request (``kind`` then ``text``), written with the rest."""
+        self._lines.append((time.time(), None, kind, text))
+        self._schedule()
 
     def flush(self) -> None:
         """Write the buffered lines now."""
@@ -71,11 +79,14 @@ class AccessLog:
                 pass
 
     def _format(self, entry: tuple) -> str:
-        now, request_id, client, method, path, status, seconds = entry
+        now = entry[0]
         second = int(now)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        if entry[1] is None:  # an event
+            return f"{self._stamp}.{int((now - second) * 1000):03d}Z {entry[2]} {entry[3]}\n"
+        _, request_id, client, method, path, status, seconds = entry
         return (f'{self._stamp}.{int((now - second) * 1000):03d}Z access '
                 f'{request_id.decode("latin-1")} {client[0] if client else "-"} '
                 f'"{method} {path}" {status} {seconds * 1000:.3f}ms\n')

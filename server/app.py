@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,12 +20,19 @@ from server.endpoints import Endpoints
 from server.errors import ApiError, error_response
 from server.inference import CSV, JSON, InferenceEndpoint, Invocations, V2Infer
 from server.openapi import CSV_TEXT, OBJECT, RouteDoc, docs_page, document
+from server.poll import Poller
 from server.repository import Repository
+from server.shadow import ShadowLog
 
 OPTIONS_ENV = "MODEL_SERVER_OPTIONS"
 _INFER = "/v2/models/{name}/versions/{version}/infer"
-_CONTROL = ("Only with model control 'explicit' (the default of `python -m server`; "
-            "`serve` needs --model-control explicit); otherwise 404.")
+_CONTROL = ("Only with model control 'explicit' (the default of `python -m server` with one "
+            "worker; `serve` needs --model-control explicit); otherwise 404.")
+_LOAD = ("With model control 'explicit' or 'poll' (there it re-reads the folder at once); "
+         "otherwise 404.")
+_ROUTED = (" Routed by the model's routing.json where it has one: a variant by weight, or the one "
+           "X-Amzn-SageMaker-Target-Variant names (400 if none); the answer names it in "
+           "X-Amzn-Invoked-Production-Variant.")
 
 
 def _ref(name: str) -> dict:
@@ -39,12 +47,12 @@ ROUTES: list[tuple[RouteDoc, str]] = [
               {JSON: _ref("InferenceRequest")}, {JSON: _ref("InferenceResponse")},
               (400, 404, 413, 415)), "infer"),
     (RouteDoc("/v2/models/{name}/infer", "POST", "Infer with the default version", "V2",
-              "The production alias where set, else the latest version.",
+              "The production alias where set, else the latest version." + _ROUTED,
               {JSON: _ref("InferenceRequest")}, {JSON: _ref("InferenceResponse")},
               (400, 404, 413, 415)), "infer"),
     (RouteDoc("/invocations", "POST", "Predict (SageMaker, MLflow)", "SageMaker",
               "Model from X-Amzn-SageMaker-Target-Model, else the default or only model. "
-              "Answer format from Accept: application/json (default) or text/csv.",
+              "Answer format from Accept: application/json (default) or text/csv." + _ROUTED,
               {CSV: CSV_TEXT, JSON: _ref("Table")}, {JSON: _ref("Predictions"), CSV: CSV_TEXT},
               (400, 404, 413, 415)), "invocations"),
     (RouteDoc("/ping", "GET", "Health (SageMaker)", "SageMaker",
@@ -69,9 +77,9 @@ ROUTES: list[tuple[RouteDoc, str]] = [
               "Every model version served, with its state.", response={JSON: OBJECT}),
      "repository_index"),
     (RouteDoc("/v2/repository/models/{name}/load", "POST", "Load or reload a model",
-              "V2 repository", "Reads the model's folder again: new versions and aliases. "
-              "A folder that cannot be served answers 400 and the versions loaded before stay. "
-              + _CONTROL, response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
+              "V2 repository", "Reads the model's folder again: new versions, aliases and "
+              "routing. A folder that cannot be served answers 400 and the versions loaded "
+              "before stay. " + _LOAD, response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
     (RouteDoc("/v2/repository/models/{name}/unload", "POST", "Unload a model", "V2 repository",
               _CONTROL, response={JSON: OBJECT}, errors=(404,)), "unload_model"),
     (RouteDoc("/health", "GET", "Health (MLflow)", "MLflow", response={JSON: OBJECT}), "live"),
@@ -95,6 +103,7 @@ def create_app(
     access_log: bool | AccessLog = True,
     intra_op_num_threads: int = 1,
     model_control: str = "explicit",
+    repository_poll_secs: float = 1.0,
 ) -> Starlette:
     """Create the server application for a model repository.
 
@@ -113,9 +122,13 @@ def create_app(
         One line per request (id, client, route, status, latency) on stderr.
     intra_op_num_threads : int
         ONNX Runtime threads per call.
-    model_control : {"explicit", "none"}
-        ``explicit``: ``/v2/repository/models/{name}/load`` and ``unload`` work; ``none``: they
-        answer 404, and the models loaded at start are the ones served.
+    model_control : {"explicit", "poll", "none"}
+        ``explicit``: ``/v2/repository/models/{name}/load`` and ``unload`` work; ``poll``: every
+        ``repository_poll_secs`` the folders that changed are re-read (new versions, aliases,
+        routing), and ``load`` re-reads one at once; ``none``: the models loaded at start are
+        the ones served.
+    repository_poll_secs : float
+        The period of model control ``poll``.
 
     Raises
     ------
@@ -135,10 +148,14 @@ def create_app(
         token = os.environ.get("MODEL_SERVER_TOKEN") or None
     log = access_log if isinstance(access_log, AccessLog) else (AccessLog() if access_log
                                                                  else None)
+    if not repository_poll_secs > 0:
+        raise ValueError(f"repository_poll_secs={repository_poll_secs!r}; give a positive "
+                         f"number of seconds.")
     endpoints = Endpoints(repository, max_body_bytes=max_body_bytes,
                           model_control=model_control)
-    infer = V2Infer(repository, max_body_bytes)
-    invocations = Invocations(repository, max_body_bytes, default_model)
+    shadow_log = ShadowLog(log if log is not None else AccessLog())
+    infer = V2Infer(repository, max_body_bytes, shadow_log)
+    invocations = Invocations(repository, max_body_bytes, default_model, shadow_log)
     docs = [doc for doc, _ in ROUTES]
     openapi = document(docs, sorted(repository.models), token=token is not None)
     openapi_bytes = json.dumps(openapi, indent=1).encode()
@@ -158,13 +175,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        poller = None
+        if model_control == "poll":
+            poller = asyncio.create_task(Poller(repository, repository_poll_secs).run())
         endpoints.ready = True
         try:
             yield
         finally:
             endpoints.ready = False
-            if log is not None:
-                log.flush()
+            if poller is not None:
+                poller.cancel()
+            shadow_log.log.flush()
 
     hot = [r for r in routes if isinstance(r.endpoint, InferenceEndpoint)]
     app = Starlette(

@@ -13,7 +13,7 @@ from server.repository import NAME, ModelVersion, Repository, RepositoryError
 
 JSON = "application/json"
 SERVER_NAME = "mlprod-model-server"
-MODEL_CONTROL_MODES = ("none", "explicit")
+MODEL_CONTROL_MODES = ("none", "poll", "explicit")
 NO_MODEL = ("No model is loaded in this server. Load one with "
             "POST /v2/repository/models/<name>/load.")
 
@@ -32,9 +32,10 @@ class Endpoints:
         The loaded models.
     max_body_bytes : int
         The request body limit, reported by ``/execution-parameters``.
-    model_control : {"explicit", "none"}
-        ``explicit``: models can be loaded and unloaded over HTTP; ``none``: those routes
-        answer 404 (Triton's model control modes).
+    model_control : {"explicit", "poll", "none"}
+        ``explicit``: models can be loaded and unloaded over HTTP; ``poll``: changed folders
+        are re-read every period, and load re-reads one at once (unload answers 404);
+        ``none``: both routes answer 404 (Triton's model control modes).
     """
 
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
@@ -102,7 +103,7 @@ class Endpoints:
         return json_response(index)
 
     async def load_model(self, request: Request) -> Response:
-        self._check_model_control("load")
+        self._check_model_control("load", ("explicit", "poll"))
         name = request.path_params["name"]
         if not NAME.fullmatch(name):
             raise ApiError(400, f"{shorten(name)} is not a model name: a name is 1 to 64 "
@@ -113,7 +114,8 @@ class Endpoints:
                                 f"{str(self.repository.root)!r}; available: "
                                 f"{sorted(self.repository.models)}.")
         try:  # reading files and building sessions takes a while: off the event loop
-            model = await run_in_threadpool(self.repository.load_model, name)
+            model = await run_in_threadpool(self.repository.load_model, name,
+                                            self.repository.models.get(name))
         except RepositoryError as exc:
             kept = ("the versions loaded before are still served" if name in
                     self.repository.models else "nothing was loaded")
@@ -123,20 +125,23 @@ class Endpoints:
                                 f"version first.")
         self.repository.models[name] = model
         return json_response({"name": name, "versions": [str(v) for v in model.versions],
-                              "aliases": model.aliases})
+                              "aliases": model.aliases,
+                              "variants": {r.name: r.version.version for r in model.routes}})
 
     async def unload_model(self, request: Request) -> Response:
-        self._check_model_control("unload")
+        self._check_model_control("unload", ("explicit",))
         model = self.repository.get(request.path_params["name"])
         del self.repository.models[model.name]
         return json_response({"name": model.name, "state": "UNAVAILABLE"})
 
-    def _check_model_control(self, action: str) -> None:
-        if self.model_control != "explicit":
+    def _check_model_control(self, action: str, modes: tuple[str, ...]) -> None:
+        if self.model_control not in modes:
+            hint = ("(the default of `python -m server serve`)" if self.model_control == "none"
+                    else "(changed folders are re-read by themselves)")
             raise ApiError(404, f"Models cannot be {action}ed over HTTP on this server: model "
-                                f"control is 'none' (the default of `python -m server serve`). "
-                                f"Start the server with --model-control explicit to allow it, "
-                                f"and set MODEL_SERVER_TOKEN so only you can.")
+                                f"control is '{self.model_control}' {hint}. Start the server "
+                                f"with --model-control explicit (one worker) to allow it, and "
+                                f"set MODEL_SERVER_TOKEN so only you can.")
 
     def _version(self, request: Request) -> ModelVersion:
         params = request.path_params

@@ -7,11 +7,14 @@ Errors they raise as :class:`ApiError` are answered here, with the model headers
 
 from __future__ import annotations
 
+import random
+
 import orjson
 
 from server import tabular, v2
 from server.errors import ApiError, shorten
-from server.repository import Model, ModelVersion, Repository
+from server.repository import Model, ModelVersion, Repository, Route
+from server.shadow import ShadowLog
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -22,8 +25,15 @@ class _Disconnected(Exception):
     """The client went away before its body arrived: nothing to answer."""
 
 
+_TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
+
+
 class InferenceEndpoint:
     """Shared plumbing: find the model, read the body within the limit, answer or explain.
+
+    A request for a model without a version is routed (``routing.json``: a variant by weight,
+    or the one ``X-Amzn-SageMaker-Target-Variant`` names); after its answer is sent, the
+    model's shadow version scores the same input, and the result goes to the shadow log only.
 
     Parameters
     ----------
@@ -31,20 +41,24 @@ class InferenceEndpoint:
         The loaded models.
     max_body_bytes : int
         Larger request bodies get a 413.
+    shadow_log : ShadowLog, optional
+        Where shadow results are recorded; None drops them.
     """
 
-    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456):
+    def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
+                 shadow_log: ShadowLog | None = None):
         self.repository = repository
         self.max_body_bytes = max_body_bytes
+        self.shadow_log = shadow_log
 
     async def __call__(self, scope, receive, send) -> None:
         headers = dict(scope["headers"])
         model_headers: list = []
+        feed = route = None
         try:
-            model = self.model(scope, headers)
-            model_headers = model.headers
+            model, model_headers, route = self.model(scope, headers)
             body = await self._body(receive, headers)
-            status, content_type, payload, extra = self.answer(model, headers, body)
+            status, content_type, payload, extra, feed = self.answer(model, headers, body)
         except ApiError as exc:
             status, content_type, extra = exc.status, _JSON, [
                 (k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
@@ -59,14 +73,32 @@ class InferenceEndpoint:
             scope["response_status"] = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        if (route is not None and route.shadow is not None and feed is not None
+                and random.random() < route.shadow_share):
+            self._shadow(route.shadow, feed, model, route, scope)
 
-    def model(self, scope, headers: dict[bytes, bytes]) -> ModelVersion:
-        """Return the model version the request is for (ApiError 404 or 400 if none fits)."""
+    def _shadow(self, shadow: ModelVersion, feed: dict, served: ModelVersion, route: Route,
+                scope) -> None:
+        """Score ``feed`` with the shadow version and record it; never raises."""
+        try:
+            outputs, error = shadow.run(feed), None
+        except Exception as exc:  # noqa: BLE001 - a failing shadow must not touch serving
+            outputs, error = None, str(exc).splitlines()[0][:300] if str(exc) else repr(exc)
+        if self.shadow_log is not None:
+            self.shadow_log.write(scope.get("request_id", b"-"), served, route.name, shadow,
+                                  outputs, error)
+
+    def model(self, scope, headers: dict[bytes, bytes]) -> tuple[ModelVersion, list,
+                                                                   Route | None]:
+        """Return the version the request is for, its response headers and its variant.
+
+        Raises ApiError 404 or 400 if none fits.
+        """
         raise NotImplementedError
 
     def answer(self, model: ModelVersion, headers: dict[bytes, bytes],
-               body: bytes) -> tuple[int, bytes, bytes, list]:
-        """Return status, content type, body and extra headers for a request's body."""
+               body: bytes) -> tuple[int, bytes, bytes, list, dict | None]:
+        """Return status, content type, body, extra headers and the scored feed."""
         raise NotImplementedError
 
     async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
@@ -101,7 +133,11 @@ class V2Infer(InferenceEndpoint):
 
     def model(self, scope, headers):
         params = scope["path_params"]
-        return self.repository.get(params["name"]).resolve(params.get("version"))
+        model = self.repository.get(params["name"])
+        if "version" in params:  # a versioned path bypasses routing
+            found = model.resolve(params["version"])
+            return found, found.headers, None
+        return model.route(headers.get(_TARGET_VARIANT))
 
     def answer(self, model, headers, body):
         header_length = headers.get(b"inference-header-content-length")
@@ -111,9 +147,9 @@ class V2Infer(InferenceEndpoint):
             body, model, None if header_length is None else header_length.decode("latin-1"))
         answer, json_length = v2.encode_response(model, decoded, run(model, decoded.feed))
         if json_length is None:
-            return 200, _JSON, answer, []
+            return 200, _JSON, answer, [], decoded.feed
         return 200, b"application/octet-stream", answer, [
-            (b"inference-header-content-length", b"%d" % json_length)]
+            (b"inference-header-content-length", b"%d" % json_length)], decoded.feed
 
 
 class Invocations(InferenceEndpoint):
@@ -126,25 +162,30 @@ class Invocations(InferenceEndpoint):
     """
 
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
-                 default_model: str | None = None):
-        super().__init__(repository, max_body_bytes)
+                 default_model: str | None = None, shadow_log: ShadowLog | None = None):
+        super().__init__(repository, max_body_bytes, shadow_log)
         self.default_model = default_model
 
     def model(self, scope, headers):
+        variant = headers.get(_TARGET_VARIANT)
         target = headers.get(b"x-amzn-sagemaker-target-model")
         if target:
             name, _, version = target.decode("latin-1").removesuffix(".tar.gz").partition("/")
-            return self.repository.get(name).resolve(version or None)
+            model = self.repository.get(name)
+            if version:  # a version named: no routing
+                found = model.resolve(version)
+                return found, found.headers, None
+            return model.route(variant)
         models = self.repository.models
         if not models:
             raise ApiError(503, "No model is loaded in this server, so /invocations has "
                                 "nothing to run. Load one with "
                                 "POST /v2/repository/models/<name>/load.")
         if self.default_model is not None:
-            return self.repository.get(self.default_model).resolve(None)
+            return self.repository.get(self.default_model).route(variant)
         if len(models) == 1:
             only: Model = next(iter(models.values()))
-            return only.resolve(None)
+            return only.route(variant)
         names = sorted(models)
         raise ApiError(400, f"This server holds several models {names}; name one with the "
                             f"header X-Amzn-SageMaker-Target-Model (e.g. '{names[0]}' or "
@@ -162,8 +203,8 @@ class Invocations(InferenceEndpoint):
                                 f"on /invocations. Send text/csv or application/json.")
         results = run(model, feed)
         if accept == CSV:
-            return 200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), []
-        return 200, _JSON, tabular.write_json(model, results), []
+            return 200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), [], feed
+        return 200, _JSON, tabular.write_json(model, results), [], feed
 
 
 def run(model: ModelVersion, feed: dict) -> list:

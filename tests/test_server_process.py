@@ -169,6 +169,7 @@ def test_serve_mode_defaults(monkeypatch):
     assert (local.host, local.port, local.workers, local.max_body_bytes) == (
         "127.0.0.1", 8000, 1, 6_291_456)
     assert (args.model_control, local.model_control) == ("none", "explicit")
+    monkeypatch.delenv("SAGEMAKER_MODEL_SERVER_WORKERS")
     assert parse(["serve", "--model-control", "explicit"]).model_control == "explicit"
 
 
