@@ -92,6 +92,24 @@ def tuned_pipeline() -> Pipeline:
         return pickle.load(fh)
 
 
+def shuffled_label_model(seed: int = 0):
+    """Return a deliberately bad model as ONNX: the lesson-01 pipeline fitted on shuffled labels.
+
+    It runs, answers fast and has the same inputs and outputs as the good ones, yet learned
+    nothing: what a rollout's accuracy guard must catch.
+    """
+    import numpy as np
+
+    from mlprod import data, export
+
+    split = data.split()
+    shuffled = split.y_train.sample(frac=1.0, random_state=np.random.RandomState(seed))
+    shuffled.index = split.y_train.index
+    pipeline = data.make_pipeline().fit(split.X_train, shuffled)
+    return export.to_onnx(pipeline, split.X_train, shuffled, X_test=split.X_test,
+                          y_test=split.y_test, doc_string="trained on shuffled labels")
+
+
 def write_model_repository(root: str | os.PathLike) -> Path:
     """Register model ``penguins`` in a repository at ``root``: 1 = logistic, 2 = tuned.
 

@@ -24,7 +24,7 @@ from mlprod.registry import NotFoundError, Registry, RegistryError
 from server import layout
 
 __all__ = ["routing", "set_routing", "set_weights", "add_shadow", "remove_shadow",
-           "clear_routing", "promote"]
+           "clear_routing", "promote", "Rollout", "shadow_records"]
 
 
 def routing(registry: Registry, name: str) -> dict[str, Any] | None:
@@ -142,9 +142,137 @@ def promote(registry: Registry, name: str, source: str = "candidate",
     return number
 
 
+def shadow_records(log: str):
+    """Read the shadow lines of a server's log (``LocalServer.log()``) into a DataFrame.
+
+    Returns
+    -------
+    DataFrame
+        One row per shadowed request: ``request_id``, ``model``, ``variant``, ``version``,
+        ``shadow_version``, ``labels`` (the shadow's, a list per request) and ``error``.
+    """
+    import pandas as pd
+
+    records = [json.loads(line.split(" shadow ", 1)[1]) for line in log.splitlines()
+               if " shadow {" in line]
+    return pd.DataFrame.from_records(records, columns=[
+        "request_id", "model", "variant", "version", "shadow_version", "labels", "error"])
+
+
 def _current(registry: Registry, name: str) -> dict[str, Any]:
     current = routing(registry, name)
     if current is None:
         raise NotFoundError(f"Model {name!r} has no routing.json; write one with "
                             f"set_routing(registry, {name!r}, variants=[...]).")
     return current
+
+
+class Rollout:
+    """Shift a model's traffic to its candidate in steps, watching guards; roll back on the first trip.
+
+    Each step writes ``routing.json`` (production and candidate variants following their
+    aliases), makes the server re-read it (``Client.load``), sends real requests and judges
+    the candidate's answers against production's: error rate, median latency and, with labels,
+    accuracy. A guard that trips sends all traffic back to production, and the rollout stops;
+    when the last step passes, the candidate is promoted.
+
+    Parameters
+    ----------
+    registry : Registry
+        The repository the server reads.
+    model : str
+        The model's name.
+    client : mlprod.client.Client
+        For the server that serves ``registry`` (its ``base_url`` and token).
+    rows : DataFrame
+        Feature rows to send; labels (``labels``) enable the accuracy guard.
+    steps : sequence of float
+        The candidate's share, in percent, at each step.
+    requests_per_step : int
+        Requests sent at each step.
+    max_error_rate : float
+        The candidate's share of non-200 answers that trips the rollout.
+    max_latency_ratio : float
+        The candidate's p50 over production's that trips it.
+    max_accuracy_drop : float
+        Trips when the top of the candidate's 95 % accuracy interval is below production's
+        accuracy minus this: a difference inside the noise never trips it.
+    """
+
+    def __init__(self, registry: Registry, model: str, client, rows, labels=None, *,
+                 steps: Sequence[float] = (10, 50, 100), requests_per_step: int = 200,
+                 max_error_rate: float = 0.01, max_latency_ratio: float = 5.0,
+                 max_accuracy_drop: float = 0.05, concurrency: int = 2,
+                 production: str = "production", candidate: str = "candidate"):
+        self.registry, self.model, self.client = registry, model, client
+        self.rows, self.labels = rows, labels
+        self.steps, self.requests_per_step = list(steps), requests_per_step
+        self.max_error_rate, self.max_latency_ratio = max_error_rate, max_latency_ratio
+        self.max_accuracy_drop, self.concurrency = max_accuracy_drop, concurrency
+        self.production, self.candidate = production, candidate
+
+    def run(self, progress: bool = True):
+        """Run the steps; return one row per step (shares, figures, verdict) as a DataFrame."""
+        import pandas as pd
+        from tqdm.auto import tqdm
+
+        from mlprod import traffic
+
+        baseline: dict[str, float] = {}
+        records = []
+        bar = tqdm(self.steps, desc="rollout", unit="step", disable=not progress)
+        for percent in bar:
+            self._route(percent)
+            answers = traffic.send(self.client.base_url, self.model, self.rows,
+                                   self.requests_per_step, labels=self.labels,
+                                   concurrency=self.concurrency, token=self.client.token)
+            summary = traffic.shares(answers)
+            if self.labels is not None:  # accuracy with its interval, from distinct answers
+                summary = summary.join(traffic.compare(answers)[0][["low", "high"]])
+            if self.production in summary.index:  # production's figures, kept for step 100 %
+                baseline = summary.loc[self.production].to_dict()
+            seen = (summary.loc[self.candidate].to_dict()
+                    if self.candidate in summary.index else {})
+            reason = self._trip(seen, baseline)
+            records.append({"candidate_percent": percent,
+                            "candidate_requests": int(seen.get("requests", 0)),
+                            "candidate_errors": int(seen.get("errors", 0)),
+                            "candidate_accuracy": seen.get("accuracy"),
+                            "production_accuracy": baseline.get("accuracy"),
+                            "verdict": "rolled back" if reason else "passed"})
+            if reason:
+                self._route(0)
+                bar.close()
+                print(f"step {percent:g} %: {reason} → rolled back: all traffic to "
+                      f"{self.production} (version {self.registry.resolve(self.model, self.production)})")
+                return pd.DataFrame(records)
+            print(f"step {percent:g} %: candidate answered {int(seen.get('requests', 0))} "
+                  f"requests, guards held")
+        number = promote(self.registry, self.model, self.candidate, self.production)
+        self.client.load(self.model)
+        print(f"promoted: {self.production} is now version {number}")
+        return pd.DataFrame(records)
+
+    def _route(self, percent: float) -> None:
+        set_routing(self.registry, self.model, [
+            {"name": self.production, "version": self.production, "weight": 100 - percent},
+            {"name": self.candidate, "version": self.candidate, "weight": percent}])
+        self.client.load(self.model)
+
+    def _trip(self, seen: dict, baseline: dict) -> str | None:
+        """Return why the candidate fails a guard at this step, or None."""
+        if not seen.get("requests"):
+            return None
+        rate = seen["errors"] / seen["requests"]
+        if rate > self.max_error_rate:
+            return f"error rate {rate:.3g} > {self.max_error_rate:g}"
+        if baseline.get("p50_ms") and seen["p50_ms"] > self.max_latency_ratio * baseline["p50_ms"]:
+            return (f"p50 latency {seen['p50_ms']:.3g} ms > {self.max_latency_ratio:g}× "
+                    f"production's {baseline['p50_ms']:.3g} ms")
+        # Accuracy trips only when even the top of the candidate's 95 % interval is too low:
+        # a few wrong answers out of a dozen are noise, not evidence.
+        if (seen.get("high") is not None and baseline.get("accuracy") is not None
+                and seen["high"] < baseline["accuracy"] - self.max_accuracy_drop):
+            return (f"accuracy {seen['accuracy']:.3g} (95 % interval up to {seen['high']:.3g}) "
+                    f"< production's {baseline['accuracy']:.3g} - {self.max_accuracy_drop:g}")
+        return None
