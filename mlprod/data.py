@@ -7,6 +7,7 @@ follow it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -265,4 +266,42 @@ def write_synthetic(
         for i, start in enumerate(range(0, n_rows, chunk_rows)):
             size = min(chunk_rows, n_rows - start)
             synthesize(size, seed=(seed, i)).to_csv(fh, index=False, header=(i == 0))
+    return path
+
+
+def write_batch_input(
+    path: str | os.PathLike, n_rows: int, seed: int = SEED, bad_lines: Sequence[int] = (),
+    chunk_rows: int = 250_000,
+) -> Path:
+    """Write a batch-transform input: header-less CSV lines of the six features, atomically.
+
+    Rows come from :func:`synthesize` (chunk ``i`` seeded with ``(seed, i)``, like
+    :func:`write_synthetic`), without the target, in feature order, missing values as empty
+    fields. Each 1-based line number in ``bad_lines`` is replaced by a bad line, taking turns:
+    too few fields, a number that is not one, too many fields.
+    """
+    if not isinstance(n_rows, (int, np.integer)) or n_rows < 0:
+        raise ValueError(f"n_rows={n_rows!r} must be a non-negative integer, e.g. 100_000.")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows={chunk_rows!r} must be a positive integer, e.g. 250_000.")
+    outside = [n for n in bad_lines if not 1 <= n <= n_rows]
+    if outside:
+        raise ValueError(f"bad_lines {outside} are outside lines 1..{n_rows}.")
+    kinds = ["39.1,18.7,181.0", "39.1,not-a-number,181.0,3750.0,Torgersen,male",
+             "39.1,18.7,181.0,3750.0,Torgersen,male,2007"]
+    bad = {n: kinds[i % len(kinds)] for i, n in enumerate(sorted(set(bad_lines)))}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w", newline="") as fh:
+        for i, start in enumerate(range(0, n_rows, chunk_rows)):
+            size = min(chunk_rows, n_rows - start)
+            text = synthesize(size, seed=(seed, i))[FEATURES].to_csv(
+                index=False, header=False, lineterminator="\n")
+            if any(start < n <= start + size for n in bad):
+                lines = text.split("\n")
+                for n in bad:
+                    if start < n <= start + size:
+                        lines[n - start - 1] = bad[n]
+                text = "\n".join(lines)
+            fh.write(text)
     return path
