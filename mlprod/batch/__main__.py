@@ -1,0 +1,91 @@
+"""``python -m mlprod.batch``: a batch transform job from the command line (CONTRACTS §10).
+
+Exit status: 0 when every file is written (bad lines included: they are reported, not fatal);
+1 when the job cannot run (missing input, unreadable model, unreachable endpoint), with one line
+on standard error; 130 after Ctrl-C and 143 after SIGTERM, with a line saying what finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from mlprod.batch import BatchError, Stopped, transform
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the job is, so it stops as cleanly as after Ctrl-C."""
+
+    signal_name = "SIGTERM"
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the cleanup
+    raise _Terminated()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mlprod.batch``."""
+    p = argparse.ArgumentParser(
+        prog="python -m mlprod.batch",
+        description="Score files of header-less CSV lines (or JSON Lines): each X gives X.out "
+                    "(one answer line per input line, label,<classes>; empty for a bad line) and "
+                    "X.errors (<line>: <reason>). Finished files are skipped on a rerun.")
+    p.add_argument("--input", required=True, help="a file, or a folder of files")
+    p.add_argument("--output", required=True, help="the folder for X.out and X.errors")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--endpoint", metavar="URL",
+                       help="call this server's /invocations, e.g. http://127.0.0.1:8000")
+    where.add_argument("--model-repository", metavar="PATH",
+                       help="score with ONNX Runtime from this repository (e.g. build/models)")
+    p.add_argument("--model", metavar="NAME", help="the model (required with --model-repository)")
+    p.add_argument("--version", metavar="V",
+                   help="a version number or alias; default production, else the latest")
+    p.add_argument("--dask", metavar="local|ADDRESS",
+                   help="score on Dask: 'local' starts a LocalCluster, or a scheduler address "
+                        "such as tcp://127.0.0.1:8786")
+    p.add_argument("--dask-workers", type=int, metavar="N",
+                   help="workers of the LocalCluster (--dask local); default one per core")
+    p.add_argument("--max-payload-mb", type=float, default=6.0,
+                   help="size of a request or partition in MiB (default 6)")
+    p.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"],
+                   default="MultiRecord", help="endpoint: many lines per request, or one")
+    p.add_argument("--join-source", choices=["none", "input"], default="none",
+                   help="'input' prefixes each answer with its input line")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help="endpoint: requests in flight (default: the server's "
+                        "MaxConcurrentTransforms, at most 8)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when standard error is a terminal)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the exit status."""
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    options = {} if args.concurrency is None else {"concurrency": args.concurrency}
+    try:
+        summary = transform(
+            args.input, args.output, model_repository=args.model_repository, model=args.model,
+            version=args.version, endpoint=args.endpoint, dask=args.dask,
+            dask_workers=args.dask_workers, max_payload_mb=args.max_payload_mb,
+            batch_strategy=args.batch_strategy, join_source=args.join_source,
+            progress=args.progress, **options)
+    except BatchError as exc:
+        print(f"mlprod.batch: {exc}", file=sys.stderr)
+        return 1
+    except Stopped as exc:
+        print(f"mlprod.batch: {exc}", file=sys.stderr)
+        return 143 if exc.signal_name == "SIGTERM" else 130
+    except KeyboardInterrupt as exc:  # before the job started: nothing was written
+        name = getattr(exc, "signal_name", "SIGINT")
+        print(f"mlprod.batch: Stopped by {name} before any file was written.", file=sys.stderr)
+        return 143 if name == "SIGTERM" else 130
+    print(f"mlprod.batch: {summary.line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
