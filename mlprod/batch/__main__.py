@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
                    help="'input' prefixes each answer with its input line")
     p.add_argument("--concurrency", type=int, metavar="N",
                    help="endpoint: requests in flight (default: the server's "
-                        "MaxConcurrentTransforms, at most 8)")
+                        "MaxConcurrentTransforms, at most one per core)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when standard error is a terminal)")
     return p

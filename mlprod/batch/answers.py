@@ -9,11 +9,13 @@ computed, so rewriting it here gives the same bytes as scoring in-process.
 
 from __future__ import annotations
 
+import io
 import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from mlprod.batch.lines import Chunk
 
@@ -128,19 +130,16 @@ def read_csv_answers(body: bytes, classes: list[str], n_rows: int) -> tuple[np.n
         lines.pop()
     if lines and lines[0] == header(classes):
         lines = lines[1:]
-    width = 1 + len(classes)
     if len(lines) != n_rows:
         raise ValueError(f"The endpoint answered {len(lines)} lines for {n_rows} rows; expected one "
                          f"line per row. Its answer starts: {body[:200]!r}.")
-    if b'"' in text:
-        import csv
-
-        rows = list(csv.reader(line.decode() for line in lines))
-    else:
-        rows = [line.decode().split(",") for line in lines]
-    if any(len(row) != width for row in rows):
-        raise ValueError(f"The endpoint's answer lines should hold {width} fields "
-                         f"(label,{','.join(classes)}); its answer starts: {body[:200]!r}.")
-    labels = np.array([row[0] for row in rows], dtype=object)
-    probabilities = np.array([row[1:] for row in rows], dtype=np.float64).astype(np.float32)
-    return labels, probabilities.reshape(len(rows), len(classes))
+    frame = pd.read_csv(io.BytesIO(b"\n".join(lines)), header=None, engine="c", dtype={0: object},
+                        keep_default_na=False, skip_blank_lines=False)
+    numbers = frame.iloc[:, 1:]
+    if (len(frame) != n_rows or numbers.shape[1] != len(classes)
+            or not all(kind == "f" for kind in numbers.dtypes.map(lambda d: d.kind))):
+        raise ValueError(f"The endpoint's answer lines should hold label,{','.join(classes)} with "
+                         f"numbers for the classes; its answer starts: {body[:200]!r}.")
+    # pandas reads decimals to the nearest float64; narrowing that to float32 gives back the float32
+    # the server wrote (its shortest form), since float64 has over twice float32's precision.
+    return frame[0].to_numpy(dtype=object), numbers.to_numpy(dtype=np.float64).astype(np.float32)

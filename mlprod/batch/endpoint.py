@@ -44,7 +44,8 @@ class Endpoint:
         :data:`~mlprod.batch.scoring.ROWS_PER_CALL` rows, the size the other back ends score
         in one call, so the server's answers are the same bytes), or one.
     concurrency : int, optional
-        Requests in flight; default the server's ``MaxConcurrentTransforms``, at most 8.
+        Requests in flight; default the server's ``MaxConcurrentTransforms``, at most one per
+        core of this machine (and 8).
     retries : int
         Retries of a request answered 502/503/504 or failing to connect; never after a 4xx.
     backoff : float
@@ -98,8 +99,11 @@ class Endpoint:
         if isinstance(params.get("MaxPayloadInMB"), (int, float)) and params["MaxPayloadInMB"] > 0:
             self._max_payload = int(params["MaxPayloadInMB"] * 1_048_576)
         if self.concurrency is None:
+            # The server's figure, but no more requests in flight than this machine has cores:
+            # on 2 cores, 4 in flight ran slower than 2 (client and server share the CPUs).
             wanted = params.get("MaxConcurrentTransforms")
-            self.concurrency = min(8, wanted) if isinstance(wanted, int) and wanted > 0 else 4
+            wanted = wanted if isinstance(wanted, int) and wanted > 0 else 4
+            self.concurrency = max(1, min(wanted, os.cpu_count() or 1, 8))
         if self.model is None:
             models = self._get("/v2/models").get("models", [])
             if len(models) != 1:
