@@ -24,7 +24,7 @@ from mlprod.registry import NotFoundError, Registry, RegistryError
 from server import layout
 
 __all__ = ["routing", "set_routing", "set_weights", "add_shadow", "remove_shadow",
-           "clear_routing", "promote", "Rollout", "shadow_records"]
+           "clear_routing", "promote", "Rollout", "shadow_records", "collect_shadow"]
 
 
 def routing(registry: Registry, name: str) -> dict[str, Any] | None:
@@ -159,6 +159,26 @@ def shadow_records(log: str):
         "request_id", "model", "variant", "version", "shadow_version", "labels", "error"])
 
 
+def collect_shadow(server, expected: int, timeout: float = 10.0):
+    """Wait until a :class:`~mlprod.serving.LocalServer`'s log holds ``expected`` shadow lines.
+
+    The server writes its log in batches (at most every half second); this polls it.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`shadow_records` (fewer rows if ``timeout`` passed first).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = shadow_records(server.log())
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
 def _current(registry: Registry, name: str) -> dict[str, Any]:
     current = routing(registry, name)
     if current is None:
@@ -212,16 +232,19 @@ class Rollout:
         self.production, self.candidate = production, candidate
 
     def run(self, progress: bool = True):
-        """Run the steps; return one row per step (shares, figures, verdict) as a DataFrame."""
+        """Run the steps; return one row per step (shares, figures, verdict) as a DataFrame.
+
+        With ``progress``, each step prints a line as it ends: what it did and why.
+        """
         import pandas as pd
-        from tqdm.auto import tqdm
 
         from mlprod import traffic
 
         baseline: dict[str, float] = {}
         records = []
-        bar = tqdm(self.steps, desc="rollout", unit="step", disable=not progress)
-        for percent in bar:
+        say = print if progress else (lambda *args, **kwargs: None)
+        for step, percent in enumerate(self.steps, 1):
+            where = f"step {step}/{len(self.steps)}, candidate at {percent:g} %"
             self._route(percent)
             answers = traffic.send(self.client.base_url, self.model, self.rows,
                                    self.requests_per_step, labels=self.labels,
@@ -242,15 +265,15 @@ class Rollout:
                             "verdict": "rolled back" if reason else "passed"})
             if reason:
                 self._route(0)
-                bar.close()
-                print(f"step {percent:g} %: {reason} → rolled back: all traffic to "
-                      f"{self.production} (version {self.registry.resolve(self.model, self.production)})")
+                version = self.registry.resolve(self.model, self.production)
+                say(f"{where}: {reason} → rolled back: all traffic to {self.production} "
+                    f"(version {version})")
                 return pd.DataFrame(records)
-            print(f"step {percent:g} %: candidate answered {int(seen.get('requests', 0))} "
-                  f"requests, guards held")
+            say(f"{where}: the candidate answered {int(seen.get('requests', 0))} requests, "
+                f"guards held")
         number = promote(self.registry, self.model, self.candidate, self.production)
         self.client.load(self.model)
-        print(f"promoted: {self.production} is now version {number}")
+        say(f"promoted: {self.production} is now version {number}")
         return pd.DataFrame(records)
 
     def _route(self, percent: float) -> None:

@@ -1,4 +1,6 @@
-"""Lesson 02 in a real browser: JupyterLab runs the notebook, a slider moves, the explorer updates.
+"""Lessons in a real browser: JupyterLab runs the notebook, a slider moves, the widget updates.
+
+Lesson 02's hyperparameter explorer and lesson 06's traffic split, each after Run All.
 
 Chromium is Debian's package (``apt-get install -y chromium``) driven by Playwright. The test skips
 when it is missing, except under ``CI=true``, where a missing browser is a failure. Everything it
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "02-model-and-tune.ipynb"
+ROUTING = ROOT / "notebooks" / "06-versions-and-routing.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -81,14 +84,14 @@ def _our_processes(markers: list[str]) -> list[tuple[int, str]]:
     return found
 
 
-def _fresh_copy(folder: Path) -> Path:
+def _fresh_copy(folder: Path, notebook: Path = NOTEBOOK) -> Path:
     """Copy the lesson with its outputs and widget state cleared, so all that shows is new."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nb.metadata.pop("widgets", None)
-    path = folder / NOTEBOOK.name
+    path = folder / notebook.name
     nbformat.write(nb, path)
     return path
 
@@ -200,5 +203,62 @@ def test_explorer_updates_when_a_slider_moves(lab):
             shots.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, shots / "explorer.png")
             assert shot.stat().st_size > 0
+        finally:
+            browser.close()
+
+
+def _run_all(page, lab: dict, notebook: Path) -> None:
+    page.goto(f"{lab['base']}/lab/tree/{notebook.name}?token={lab['token']}")
+    # The toolbar shows idle before the kernel is attached; Run All would then run nothing.
+    _wait_for(lambda: _kernel_attached(lab, notebook.name), 90, "the notebook's kernel")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def test_traffic_split_routes_what_the_slider_says_after_run_all(lab):
+    from playwright.sync_api import sync_playwright
+
+    notebook = _fresh_copy(lab["work"], ROUTING)
+    routing_file = lab["work"].parent / "build" / "notebooks" / ROUTING.stem / "models" / \
+        "penguins" / "routing.json"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.set_default_timeout(30_000)
+            _run_all(page, lab, notebook)
+            # The last cell has run: Run All is over, and the server the widget uses still runs.
+            page.locator(".jp-OutputArea-output", has_text="running").last.wait_for(
+                timeout=240_000)
+            _wait_for(lambda: "LocalServer" in page.locator(".jp-OutputArea-output").last
+                      .inner_text(), 60, "the last cell's output")
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t], "a cell raised in the browser"
+            assert not [t for t in outputs if "Error displaying widget" in t]
+            panel = page.locator(".mlprod-traffic")
+            panel.scroll_into_view_if_needed()
+            candidate = panel.locator(".mlprod-traffic-share[data-variant='candidate']")
+            assert "(asked 10 %)" in candidate.inner_text()
+
+            readout = panel.locator(".widget-readout").first
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("50")
+            page.keyboard.press("Enter")
+            _wait_for(lambda: "(asked 50 %)" in candidate.inner_text(), 60,
+                      "the bars to show the new split")
+            weights = {v["name"]: v["weight"] for v in
+                       json.loads(routing_file.read_text())["variants"]}
+            assert weights == {"production": 50, "candidate": 50}
+            served = float(candidate.inner_text().split("served ")[1].split(" %")[0])
+            assert abs(served - 50) <= 12, candidate.inner_text()  # 200 requests: σ ≈ 3.5 points
+            box = panel.bounding_box()
+            assert box is not None and box["width"] <= 1280, box  # fits the projector's width
+
+            shots = ROOT / "build" / "browser"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "traffic-split.png"))
         finally:
             browser.close()

@@ -12,6 +12,8 @@ _HOMES = {
     "hyperparameter_explorer": "explorer",
     "RequestInspector": "inspector",
     "request_inspector": "inspector",
+    "TrafficSplit": "traffic",
+    "traffic_split": "traffic",
 }
 
 __all__ = sorted(_HOMES)
