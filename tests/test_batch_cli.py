@@ -132,7 +132,7 @@ def test_an_unreadable_model_is_one_line(folder, repository, tmp_path, capsys):
     code, err = _run_main(capsys, *args)  # checksum right, file still broken
     assert code == 1 and err.count("\n") == 1 and "ONNX Runtime cannot load" in err
     code, err = _run_main(capsys, *args[:-2], "--version", "9")
-    assert code == 1 and "no version 9" in err
+    assert code == 1 and "no version or alias '9'" in err
 
 
 class _Gate:

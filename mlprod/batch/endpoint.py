@@ -16,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import orjson
-import requests
-from requests.adapters import HTTPAdapter
 
 from mlprod.batch.answers import Answers, Rendered, read_csv_answers, render
 from mlprod.batch.inprocess import ordered_map
@@ -72,7 +70,7 @@ class Endpoint:
         self.description = f"endpoint {self.url}"
         self.features: list[dict[str, str]] = []
         self.classes: list[str] = []
-        self._session: requests.Session | None = None
+        self._session = None  # a requests.Session, made by open()
         self._headers: dict[str, str] = {}
         self._max_payload: int | None = None
         self._names = b""
@@ -88,6 +86,9 @@ class Endpoint:
         """
         if self.batch_strategy not in STRATEGIES:
             raise BatchError(f"batch_strategy={self.batch_strategy!r}; use one of {list(STRATEGIES)}.")
+        import requests  # here, not at import: in-process and Dask jobs start faster without it
+        from requests.adapters import HTTPAdapter
+
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=16)
         session.mount("http://", adapter)
@@ -187,6 +188,8 @@ class Endpoint:
 
     def _request(self, method: str, path: str, body: bytes | None, headers: dict, where: str,
                  retries: int | None) -> bytes:
+        import requests
+
         retries = self.retries if retries is None else retries
         url = self.url + path
         problem = ""
@@ -214,7 +217,9 @@ class Endpoint:
                          f"--model-repository <repo> (or mlprod.serving.LocalServer).")
 
 
-def _connection_problem(exc: requests.RequestException) -> str:
+def _connection_problem(exc: Exception) -> str:
+    import requests
+
     if isinstance(exc, requests.Timeout):
         return f"no answer in time ({type(exc).__name__})"
     text = str(exc)
@@ -225,7 +230,7 @@ def _connection_problem(exc: requests.RequestException) -> str:
     return f"{type(exc).__name__}: {text[:200]}"
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response) -> str:
     try:
         return str(orjson.loads(response.content).get("error", ""))[:300] or response.reason
     except (orjson.JSONDecodeError, AttributeError):

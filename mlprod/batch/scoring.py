@@ -7,11 +7,11 @@ and reuses it for every later chunk, so a worker pays for the session once, not 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,28 +65,43 @@ def load_model(repository: str | os.PathLike, model: str, version: int | str | N
         If the repository, model or version is missing, or the file fails its checksum or is not
         an ONNX model with ``features`` and ``classes`` in its metadata.
     """
-    from mlprod.registry import Registry, RegistryError
+    from server import layout  # the repository format's one reader (stdlib only)
 
-    registry = Registry(repository)
-    if not registry.root.is_dir():
-        raise BatchError(f"No model repository at {str(registry.root)!r}. Pass the folder holding "
+    root = Path(repository)
+    if not root.is_dir():
+        raise BatchError(f"No model repository at {str(root)!r}. Pass the folder holding "
                          f"<model>/<version>/model.onnx, e.g. --model-repository build/models "
                          f"(make models writes it).")
+    folder = root / model
+    versions = (layout.version_folders(folder)
+                if layout.is_name(model) and folder.is_dir() else [])
+    if not versions:
+        available = sorted(p.name for p in root.iterdir() if p.is_dir() and layout.is_name(p.name)
+                           and layout.version_folders(p))
+        raise BatchError(f"No model {model!r} in repository {str(root)!r}; available: "
+                         f"{available}. Pass one of them with --model.")
     try:
-        if version is None:
-            version = registry.aliases(model).get("production")
-        number = registry.resolve(model, version)
-        data = registry.read_bytes(model, number)
-    except (RegistryError, OSError) as exc:
-        raise BatchError(f"Cannot read model {model!r} from {str(registry.root)!r}: {exc}") from None
+        aliases = layout.read_aliases(folder, versions)
+        ref = "production" if version is None and "production" in aliases else version
+        if ref is None or ref == "latest":
+            number = versions[-1]
+        elif str(ref).isdigit() and int(ref) in versions:
+            number = int(ref)
+        elif str(ref) in aliases:
+            number = aliases[str(ref)]
+        else:
+            raise BatchError(f"Model {model!r} has no version or alias {str(ref)!r}; versions "
+                             f"{versions}, aliases {aliases}. Pass one of them with --version.")
+        data, sha256 = layout.read_verified(folder / str(number))
+    except (layout.FormatError, OSError) as exc:
+        raise BatchError(f"Cannot read model {model!r} from {str(root)!r}: {exc}") from None
     name = f"{model}/{number}"
-    sha256 = hashlib.sha256(data).hexdigest()
     session = _build(data, name)
     meta = session.get_modelmeta().custom_metadata_map
     try:
         features, classes = json.loads(meta["features"]), json.loads(meta["classes"])
     except (KeyError, json.JSONDecodeError):
-        raise BatchError(f"Model {name} in {str(registry.root)!r} has no readable 'features' and "
+        raise BatchError(f"Model {name} in {str(root)!r} has no readable 'features' and "
                          f"'classes' in its metadata; export it with mlprod.export.to_onnx."
                          ) from None
     with _LOCK:
