@@ -239,3 +239,37 @@ def test_answers_read_back_with_or_without_a_header():
         assert answers.number_lines(probabilities) == [b"0.001,0.002,0.997", b"0.97,0.02,0.01"]
     with pytest.raises(ValueError, match="3 lines for 2 rows"):
         answers.read_csv_answers(body + b"Adelie,1,0,0\n", classes, 2)
+
+
+def test_dask_by_scheduler_address(in_process, rows_file, repository, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        summary = batch.transform(rows_file, tmp_path, model_repository=repository,
+                                  model="penguins", dask=cluster.scheduler_address)
+        assert cluster.scheduler_address in summary.backend
+    assert _read(tmp_path) == _read(in_process[0])
+
+
+def test_an_unreachable_scheduler_is_a_batch_error(repository):
+    from mlprod.serving import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    cluster = batch.DaskCluster(scoring.load_model(repository, "penguins"), address,
+                                timeout=0.5)
+    with pytest.raises(batch.BatchError, match=f"Cannot reach the Dask scheduler at '{address}'"):
+        cluster.open()
+
+
+def test_progress_bar_and_summary_line(rows_file, tmp_path, capsys):
+    from mlprod.batch.__main__ import main
+
+    code = main(["--input", str(rows_file), "--output", str(tmp_path), "--model-repository",
+                 str(quickstart.model_repository()), "--model", "penguins", "--progress"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "batch: 100%" in err and f"rows={N_LINES:,}" in err  # tqdm's bar, on stderr
+    assert out.startswith(f"mlprod.batch: {N_LINES:,} rows in ")
+    assert "rows/s), " in out and f"{len(BAD_ALL)} bad lines, 1 file written" in out
+    assert out.count("\n") == 1

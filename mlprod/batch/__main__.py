@@ -48,9 +48,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dask-workers", type=int, metavar="N",
                    help="workers of the LocalCluster (--dask local); default one per core")
     p.add_argument("--max-payload-mb", type=float, default=6.0,
-                   help="size of a request or partition in MiB (default 6)")
+                   help="largest request in MiB (default 6); in-process and Dask chunks are "
+                        "at most this and 1 MiB")
     p.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"],
-                   default="MultiRecord", help="endpoint: many lines per request, or one")
+                   default="MultiRecord",
+                   help="many lines per request or ONNX Runtime call (up to 1,000), or one")
     p.add_argument("--join-source", choices=["none", "input"], default="none",
                    help="'input' prefixes each answer with its input line")
     p.add_argument("--concurrency", type=int, metavar="N",

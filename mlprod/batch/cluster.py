@@ -33,12 +33,15 @@ class DaskCluster:
         Workers of a new ``LocalCluster`` (one thread each); default one per core.
     batch_strategy : {"MultiRecord", "SingleRecord"}
         Rows per ONNX Runtime call, as in-process.
+    timeout : float
+        Seconds to wait for a scheduler given by its address.
     """
 
     def __init__(self, model: ModelFile, dask: Any = "local", n_workers: int | None = None,
-                 batch_strategy: str = "MultiRecord"):
+                 batch_strategy: str = "MultiRecord", timeout: float = 10.0):
         self.model = model
         self.single = batch_strategy == "SingleRecord"
+        self.timeout = timeout
         self.dask = dask
         self.n_workers = n_workers
         self.description = "Dask"
@@ -79,7 +82,7 @@ class DaskCluster:
             self._own.insert(0, client)
         elif isinstance(dask, str):
             try:
-                client = Client(dask, timeout=10)
+                client = Client(dask, timeout=self.timeout)
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"Cannot reach the Dask scheduler at {dask!r} ({exc}). Start one "
                                  f"(dask scheduler; dask worker {dask}) or pass --dask local."

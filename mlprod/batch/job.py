@@ -41,9 +41,9 @@ class Summary:
     def line(self) -> str:
         """One line: rows, rows/s, bad lines, files, back end."""
         skipped = f", {len(self.skipped)} skipped (finished before)" if self.skipped else ""
+        files = f"{len(self.written)} file{'' if len(self.written) == 1 else 's'}"
         return (f"{self.rows:,} rows in {self.seconds:.2f} s ({self.rows_per_second:,.0f} rows/s), "
-                f"{self.errors:,} bad lines, {len(self.written)} files written{skipped}; "
-                f"{self.backend}")
+                f"{self.errors:,} bad lines, {files} written{skipped}; {self.backend}")
 
 
 class Stopped(Exception):
