@@ -136,14 +136,18 @@ def test_dask_writes_the_same_bytes_and_builds_one_session(in_process, rows_file
     built = scoring.SESSIONS_BUILT
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster:
-        summary = batch.transform(rows_file, tmp_path, model_repository=repository,
+        summary = batch.transform(rows_file, tmp_path / "a", model_repository=repository,
                                   model="penguins", dask=cluster, max_payload_mb=0.01)
+        # load_model builds one session to read the metadata; the worker reuses it (same process)
+        assert scoring.SESSIONS_BUILT - built == 1
+        by_address = batch.transform(rows_file, tmp_path / "b", model_repository=repository,
+                                     model="penguins", dask=cluster.scheduler_address)
     assert summary.backend.startswith("Dask")
-    assert _read(tmp_path) == _read(in_process[0])
+    assert cluster.scheduler_address in by_address.backend
+    assert _read(tmp_path / "a") == _read(in_process[0])
+    assert _read(tmp_path / "b") == _read(in_process[0])
     partitions = len(list(lines.read_chunks(rows_file, 0.01 * batch.MB)))
     assert partitions > 5
-    # load_model builds one session to read the metadata; the worker reuses it (same process)
-    assert scoring.SESSIONS_BUILT - built == 1
 
 
 def test_join_source_prefixes_each_answer_with_its_line(in_process, rows_file, tmp_path):
@@ -239,17 +243,6 @@ def test_answers_read_back_with_or_without_a_header():
         assert answers.number_lines(probabilities) == [b"0.001,0.002,0.997", b"0.97,0.02,0.01"]
     with pytest.raises(ValueError, match="3 lines for 2 rows"):
         answers.read_csv_answers(body + b"Adelie,1,0,0\n", classes, 2)
-
-
-def test_dask_by_scheduler_address(in_process, rows_file, repository, tmp_path):
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
-        summary = batch.transform(rows_file, tmp_path, model_repository=repository,
-                                  model="penguins", dask=cluster.scheduler_address)
-        assert cluster.scheduler_address in summary.backend
-    assert _read(tmp_path) == _read(in_process[0])
 
 
 def test_an_unreachable_scheduler_is_a_batch_error(repository):
