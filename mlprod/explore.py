@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import math
+from typing import Any
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
@@ -15,9 +19,26 @@ def _shown_once(fig: Figure) -> Figure:
     return fig
 
 
-def round3(value: float) -> float:
-    """Round to 3 significant digits, so printed figures reproduce on another CPU (4211.3 → 4210)."""
-    return float(f"{value:.3g}")
+def round_sig(value: float, digits: int = 3) -> float:
+    """Round to ``digits`` significant digits, so printed figures reproduce on another CPU.
+
+    ``round_sig(4211.3)`` is 4210.0; zero, NaN and infinities come back unchanged. This is the
+    kit's one rounding rule for printed numbers (``mlprod.tuning.round_sig`` is this function).
+    """
+    if value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+#: Lesson 01's name for :func:`round_sig` with its default of 3 digits.
+round3 = round_sig
+
+
+def figure_png(fig: Figure, **savefig: Any) -> bytes:
+    """Return ``fig`` drawn as PNG bytes (``savefig`` options such as ``dpi`` or ``bbox_inches``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **savefig)
+    return buffer.getvalue()
 
 
 def overview(frame: pd.DataFrame) -> pd.DataFrame:

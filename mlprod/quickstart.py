@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "penguins"
 ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = ("data.py", "tuning.py", "export", "registry.py", "quickstart.py")
+_SOURCES = ("data.py", "tuning", "export", "registry.py", "quickstart.py")
 
 
 def cache_dir() -> Path:

@@ -1,15 +1,10 @@
-"""mlprod.tuning: the results table, seeding, halving, the Dask path, errors, plots and lesson 02's choice."""
+"""mlprod.tuning's search runner: the results table, seeding, halving, errors and lesson 02's winner."""
 
 from __future__ import annotations
 
-import json
-import socket
-
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 from scipy.stats import loguniform
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
@@ -117,61 +112,6 @@ def test_halving_keeps_each_candidates_last_round(split):
     assert result.rows_used < 5 * len(space["C"]) * len(split.X_train)  # less than a grid
 
 
-def test_progress_bar_counts_every_fit(capsys):
-    result = tuning.search("logistic_regression", SMALL, cv=3, progress=True, n_jobs=1)
-    err = capsys.readouterr().err
-    assert f"{result.n_fits}/{result.n_fits}" in err
-
-
-def test_progress_bar_grows_with_each_halving_round(capsys):
-    space = {"C": [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]}
-    result = tuning.search("logistic_regression", space, method="halving", progress=True)
-    assert result.n_fits > 5 * len(space["C"])  # later rounds refit the survivors
-    assert f"{result.n_fits}/{result.n_fits}" in capsys.readouterr().err
-
-
-def test_n_jobs_and_an_explicit_joblib_backend_do_not_change_the_result(lr_grid):
-    # Worker processes receive the search by pickling; its progress bar must stay here.
-    with joblib.parallel_config(backend="loky", n_jobs=2):
-        other = tuning.search("logistic_regression", SMALL, cv=3, progress=True)
-    serial = tuning.search("logistic_regression", SMALL, cv=3, progress=False, n_jobs=1)
-    for result in (other, serial):
-        pd.testing.assert_frame_equal(result.results.drop(columns="fit_time"),
-                                      lr_grid.results.drop(columns="fit_time"))
-
-
-_FITTED_ON: list[str] = []
-
-
-class _WhereLR(LogisticRegression):
-    """A logistic regression that notes where it was fitted: a Dask worker's address or "here"."""
-
-    def fit(self, X, y, **params):
-        from dask.distributed import get_worker
-
-        try:
-            _FITTED_ON.append(get_worker().address)
-        except ValueError:
-            _FITTED_ON.append("here")
-        return super().fit(X, y, **params)
-
-
-def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(lr_grid):
-    from dask.distributed import Client, LocalCluster
-
-    _FITTED_ON.clear()
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        worker = next(iter(cluster.workers.values())).address
-        result = tuning.search(_WhereLR(max_iter=1000), SMALL, cv=3, progress=False,
-                               cluster=client)
-    # Every cross-validation fit ran on the worker; only the final refit ran here.
-    assert _FITTED_ON.count(worker) == result.n_fits == 9
-    assert _FITTED_ON.count("here") == 1 and len(_FITTED_ON) == 10
-    columns = ["C", "mean_score", "std_score", "mean_train_score", "rank"]
-    pd.testing.assert_frame_equal(result.results[columns], lr_grid.results[columns])
-
-
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
@@ -225,81 +165,6 @@ def test_given_training_data_is_used_as_given(split):
                            cv=3, progress=False)
     assert (result.results.n_resources == 120).all() and result.rows_used == 3 * 120
     assert tuning.training_data(rows, split.y_train)[0] is rows
-
-
-def test_an_unreachable_scheduler_is_named_with_the_fix(monkeypatch):
-    monkeypatch.setattr(tuning, "CONNECT_TIMEOUT", 1.0)
-    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
-        sock.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-        with pytest.raises(ConnectionError, match=r"No Dask scheduler answered at .*cluster='local'"):
-            tuning.compare({"logistic_regression": SMALL}, cluster=address, progress=False)
-
-
-def test_validation_curve_matches_cross_validation(split):
-    curve = tuning.validation_curve("decision_tree", "max_depth", [1, None], cv=3)
-    assert curve.value.tolist() == [1, None]
-    assert curve.attrs == {"name": "max_depth", "family": "decision_tree", "scoring": "accuracy"}
-    test, train = _independent_scores(split, tuning.estimator("decision_tree", max_depth=None))
-    assert curve.cv_mean.iloc[1] == pytest.approx(test.mean())
-    assert curve.train_mean.iloc[1] == pytest.approx(train.mean()) == pytest.approx(1.0)
-    assert curve.train_mean.iloc[0] < curve.train_mean.iloc[1]  # a stump underfits
-
-
-def test_plots_draw_what_they_are_given(lr_grid):
-    curve = tuning.validation_curve("k_neighbors", "n_neighbors", [1, 5, 25], cv=3)
-    fig = tuning.plot_validation_curve(curve)
-    ax = fig.axes[0]
-    assert isinstance(fig, Figure) and ax.get_xlabel() == "n_neighbors"
-    assert fig._repr_png_().startswith(b"\x89PNG")  # a notebook shows it without pyplot
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "5", "25"]
-    grid = tuning.search("svm", {"C": [1.0, 10.0], "gamma": [0.1, 1.0]}, cv=3, progress=False)
-    heat = tuning.plot_heatmap(grid, "C", "gamma")
-    texts = sorted(t.get_text() for t in heat.axes[0].texts)
-    assert texts == sorted(f"{s:.3f}" for s in grid.results.mean_score)
-    table = tuning.score_table(grid, "C", "gamma")
-    assert list(table.columns) == [1.0, 10.0] and list(table.index) == [0.1, 1.0]
-    for row in grid.results.itertuples():
-        assert table.loc[row.gamma, row.C] == row.mean_score
-    # The heatmap draws the table: row 0 at the bottom, column 0 on the left.
-    np.testing.assert_array_equal(heat.axes[0].images[0].get_array(), table.to_numpy())
-    with pytest.raises(ValueError, match=r"\['kernel'\] not searched"):
-        tuning.plot_heatmap(grid, "C", "kernel")
-    families = tuning.plot_families(lr_grid)
-    assert [t.get_text() for t in families.axes[0].get_yticklabels()] == ["logistic_regression"]
-
-
-def test_best_per_family_and_top_round_scores(lr_grid):
-    top = lr_grid.top(2)
-    assert len(top) == 2 and "fit_time" not in top
-    assert top.mean_score.iloc[0] == tuning.round_sig(lr_grid.results.mean_score.iloc[0])
-    best = tuning.best_per_family(lr_grid)
-    assert best.family.tolist() == ["logistic_regression"] and best["rank"].tolist() == [1]
-    assert tuning.round_sig(0.0123456) == 0.0123 and tuning.round_sig(987.65) == 988
-    assert lr_grid.cost()["fits"] == 9
-
-
-def test_save_choice_writes_the_pipeline_and_the_choice(lr_grid, split, tmp_path):
-    folder = tuning.save_choice(lr_grid, tmp_path / "choice", test_score=0.5)
-    choice = json.loads((folder / "choice.json").read_text())
-    assert choice["params"] == lr_grid.best_params and choice["test_score"] == 0.5
-    loaded = joblib.load(folder / "model.joblib")
-    np.testing.assert_array_equal(loaded.predict(split.X_test),
-                                  lr_grid.best_pipeline.predict(split.X_test))
-    assert sorted(p.name for p in folder.iterdir()) == ["choice.json", "model.joblib"]
-    # Readable by others like any file a notebook writes, not private as a temporary file is.
-    assert {(folder / n).stat().st_mode & 0o777 for n in ("choice.json", "model.joblib")} == {0o644}
-
-
-def test_save_choice_that_fails_leaves_no_partial_file(lr_grid, tmp_path, monkeypatch):
-    def full_disk(value, fh):
-        fh.write(b"half a pickle")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(joblib, "dump", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        tuning.save_choice(lr_grid, tmp_path / "choice")
-    assert list((tmp_path / "choice").iterdir()) == []
 
 
 def test_tuned_pipeline_is_the_default_searchs_winner_and_deterministic(split):
