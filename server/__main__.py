@@ -38,6 +38,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "routing.json) every --repository-poll-secs; none: the models "
                              "found at start are served as they are (default: explicit with "
                              "one worker, poll with more; serve: none)")
+    parser.add_argument("--read-timeout-secs", type=float, default=5.0,
+                        help="close a connection whose request (head or body) is incomplete and "
+                             "has sent no byte for this long (default 5)")
+    parser.add_argument("--limit-concurrency", type=int, default=1000,
+                        help="at most this many connections and requests at once; beyond it, "
+                             "503 with Retry-After (default 1000)")
     parser.add_argument("--repository-poll-secs", type=float, default=1.0,
                         help="seconds between two reads of the repository under "
                              "--model-control poll (default 1)")
@@ -59,6 +65,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--model-control explicit with --workers {args.workers}: a load would "
                      f"reach only the worker that got it. Use --model-control poll, so every "
                      f"worker re-reads the repository (every --repository-poll-secs)")
+    if not 0 < args.read_timeout_secs < float("inf"):
+        parser.error(f"--read-timeout-secs {args.read_timeout_secs}: give a positive number of "
+                     f"seconds, e.g. 5")
+    if args.limit_concurrency < 1:
+        parser.error(f"--limit-concurrency {args.limit_concurrency}: give at least 1")
     if not args.repository_poll_secs > 0 or args.repository_poll_secs == float("inf"):
         parser.error(f"--repository-poll-secs {args.repository_poll_secs}: give a positive "
                      f"number of seconds, e.g. 1")
@@ -96,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from server import parent
     from server.app import OPTIONS_ENV, create_app
+    from server.httpproto import READ_TIMEOUT_ENV, BoundedHttpTools
     from server.repository import RepositoryError
 
     if args.parent_pid is not None:
@@ -108,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                "max_body_bytes": args.max_body_bytes, "access_log": not args.no_access_log,
                "intra_op_num_threads": args.threads, "model_control": args.model_control,
                "repository_poll_secs": args.repository_poll_secs}
-    settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": "httptools",
-                "access_log": False, "server_header": False, "log_level": "info",
-                "timeout_graceful_shutdown": 25}
+    settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": BoundedHttpTools,
+                "limit_concurrency": args.limit_concurrency, "access_log": False,
+                "server_header": False, "log_level": "info", "timeout_graceful_shutdown": 25}
+    os.environ[READ_TIMEOUT_ENV] = str(args.read_timeout_secs)  # every worker reads it
     try:
         # Built here even with several workers, so a bad repository fails before any fork.
         app = create_app(**options)

@@ -36,6 +36,22 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
     )
 
 
+def header_count(value: str | bytes | None) -> int | None:
+    """Return a numeric header's value (``Content-Length`` and the like), or None if it is not one.
+
+    One rule for every number read from a header: 1 to 18 ASCII digits. ``str.isdigit`` also
+    accepts superscripts and other scripts' digits, which ``int`` refuses, and ``int`` refuses
+    more than 4,300 digits: both would otherwise be a 500.
+    """
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if not 0 < len(text) <= 18 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 def shorten(value: object, limit: int = 80) -> str:
     """Return ``repr(value)`` cut to ``limit`` characters, so an error quotes input without flooding."""
     text = repr(value)

@@ -12,12 +12,13 @@ import random
 import orjson
 
 from server import tabular, v2
-from server.errors import ApiError, shorten
+from server.errors import ApiError, header_count, shorten
 from server.repository import Model, ModelVersion, Repository, Route
 from server.shadow import ShadowLog
 
 JSON = "application/json"
 CSV = "text/csv"
+CSV_HEADER = "text/csv; header=present"  # RFC 4180's parameter: a header line first
 _JSON = b"application/json"
 
 
@@ -103,9 +104,9 @@ class InferenceEndpoint:
 
     async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
         limit = self.max_body_bytes
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise _too_large(int(length), limit)
+        length = header_count(headers.get(b"content-length"))
+        if length is not None and length > limit:
+            raise _too_large(length, limit)
         message = await receive()
         body = message.get("body", b"")
         if not message.get("more_body", False):
@@ -204,6 +205,9 @@ class Invocations(InferenceEndpoint):
         results = run(model, feed)
         if accept == CSV:
             return 200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), [], feed
+        if accept == CSV_HEADER:
+            return (200, b"text/csv; charset=utf-8; header=present",
+                    tabular.write_csv(model, results, header=True), [], feed)
         return 200, _JSON, tabular.write_json(model, results), [], feed
 
 
@@ -240,7 +244,11 @@ def _require_json(header: bytes | None) -> None:
 
 
 def _accept(header: bytes | None) -> str:
-    """Return the answer format an Accept header prefers: highest q first, q=0 never."""
+    """Return the answer format an Accept header prefers: highest q first, q=0 never.
+
+    CSV answers carry no header line (one line per input row, as SageMaker Batch Transform
+    joins them) unless the client asks with RFC 4180's ``text/csv; header=present``.
+    """
     if not header:
         return JSON
     text = header.decode("latin-1")
@@ -249,7 +257,7 @@ def _accept(header: bytes | None) -> str:
     wanted = []
     for part in text.split(","):
         media, *params = (p.strip().lower() for p in part.split(";"))
-        quality = 1.0
+        quality, header = 1.0, False
         for param in params:
             key, _, value = param.partition("=")
             if key.strip() == "q":
@@ -257,12 +265,14 @@ def _accept(header: bytes | None) -> str:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
+            elif key.strip() == "header":
+                header = value.strip().strip('"') == "present"
         if quality > 0:
-            wanted.append((-quality, media))
-    for _, media in sorted(wanted, key=lambda w: w[0]):  # stable: ties keep the header's order
+            wanted.append((-quality, media, header))
+    for _, media, header in sorted(wanted, key=lambda w: w[0]):  # stable: ties keep the order
         if media in (JSON, "*/*", "application/*") or media.endswith("+json"):
             return JSON
         if media in (CSV, "text/*"):
-            return CSV
+            return CSV_HEADER if header else CSV
     raise ApiError(400, f"Accept {shorten(text)} asks for a format this server does not "
                         f"write. Ask for application/json or text/csv.")

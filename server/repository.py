@@ -313,9 +313,10 @@ class Repository:
         model = self.models.get(name)
         if model is None:
             if not self.models:
-                raise ApiError(404, f"No model '{name}' in this server, which holds none now. "
-                                    f"Load it with POST /v2/repository/models/{name}/load.")
-            raise ApiError(404, f"No model '{name}' in this server; available: "
+                folder = name if NAME.fullmatch(name) else "<name>"
+                raise ApiError(404, f"No model {shorten(name)} in this server, which holds none "
+                                    f"now. Load it with POST /v2/repository/models/{folder}/load.")
+            raise ApiError(404, f"No model {shorten(name)} in this server; available: "
                                 f"{sorted(self.models)}. Use one of those names.")
         return model
 

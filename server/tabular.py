@@ -2,7 +2,8 @@
 
 In: CSV with or without a header row (columns in the model's feature order), or JSON as a list
 of records, ``instances``, ``inputs``, ``dataframe_split`` or ``dataframe_records``.
-Out: ``{"predictions": [{"label", "probabilities": {class: p}}]}`` or CSV with a header row.
+Out: ``{"predictions": [{"label", "probabilities": {class: p}}]}``, or CSV with exactly one line
+per input row (a header line only when asked for).
 """
 
 from __future__ import annotations
@@ -146,19 +147,19 @@ def write_json(model: ModelVersion, results: list[np.ndarray]) -> bytes:
                                          for row in zip(*columns, strict=True)]})
 
 
-def write_csv(model: ModelVersion, results: list[np.ndarray]) -> bytes:
-    """Encode CSV with a header row (``label,Adelie,Chinstrap,Gentoo``), one line per row."""
-    header: list[str] = []
+def write_csv(model: ModelVersion, results: list[np.ndarray], header: bool = False) -> bytes:
+    """Encode CSV, one line per row; with ``header``, a first line ``label,Adelie,...``."""
+    names: list[str] = []
     parts: list[list[bytes]] = []
     for name, value in zip(model.output_names, results, strict=True):
         flat = value.reshape(len(value), -1)
         width = flat.shape[1]
         if value.ndim == 1:
-            header.append(name)
+            names.append(name)
         elif len(model.classes) == width:
-            header.extend(model.classes)
+            names.extend(model.classes)
         else:
-            header.extend(f"{name}_{j}" for j in range(width))
+            names.extend(f"{name}_{j}" for j in range(width))
         if value.dtype != object:
             parts.append(_number_lines(flat))
         elif width == 1:
@@ -167,7 +168,7 @@ def write_csv(model: ModelVersion, results: list[np.ndarray]) -> bytes:
             parts.append([fields[v] for v in items])
         else:
             parts.append([b",".join(_csv_field(str(v)) for v in row) for row in flat.tolist()])
-    lines = [b",".join(_csv_field(h) for h in header)]
+    lines = [b",".join(_csv_field(h) for h in names)] if header else []
     lines.extend(map(b",".join, zip(*parts, strict=True)))
     lines.append(b"")
     return b"\n".join(lines)

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from server import tensors
-from server.errors import ApiError, shorten
+from server.errors import ApiError, header_count, shorten
 from server.repository import ModelVersion, TensorSpec
 
 
@@ -27,12 +27,30 @@ def parse_json(body: bytes) -> object:
         error = exc
     if b"NaN" in body or b"Infinity" in body:
         try:
-            return json.loads(body)  # slower, but reads NaN and Infinity
+            value = json.loads(body)  # slower, but reads NaN and Infinity
         except (ValueError, RecursionError):
             pass
+        else:
+            _check_strings(value)
+            return value
     hint = " The body is empty." if not body else ""
     raise ApiError(400, f"The request body is not valid JSON: {error}.{hint} "
                         f"Send a JSON object (Content-Type: application/json).") from None
+
+
+def _check_strings(value: object) -> None:
+    """Refuse a lone UTF-16 surrogate (``"\\ud800"``), as the fast parser does.
+
+    A decoded string must be Unicode text: Python's json module lets a lone surrogate escape
+    through, and it would then break ONNX Runtime's strings or the answer's encoding.
+    """
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        if "surrogate" in str(exc):
+            raise ApiError(400, "A string in the JSON body holds a lone UTF-16 surrogate escape "
+                                "(\\ud800-\\udfff without its pair), which is not text. Send "
+                                "valid Unicode (UTF-8).") from None
 
 
 @dataclass
@@ -69,8 +87,8 @@ def decode_request(body: bytes, model: ModelVersion,
     """
     binary = b""
     if header_length is not None:
-        size = int(header_length) if header_length.strip().isdigit() else -1
-        if not 0 <= size <= len(body):
+        size = header_count(header_length)
+        if size is None or size > len(body):
             raise ApiError(400, f"Inference-Header-Content-Length {shorten(header_length)} is "
                                 f"not the size of the JSON part of this {len(body)}-byte body. "
                                 f"Send the JSON header's length in bytes.")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from mlprod import data, export, quickstart
 from mlprod.serving import free_port
 
 READY_TIMEOUT = 60.0
+
+with warnings.catch_warnings():  # starlette's TestClient (in-process app) warns it prefers httpx2
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: F401 - re-exported for the tests
 
 
 class ServerProcess:

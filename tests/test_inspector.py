@@ -72,6 +72,9 @@ def test_an_edited_row_is_sent_as_typed(inspector):
     inspector.accept.value = "text/csv"
     exchange = inspector.send()
     assert exchange.request_body.decode().splitlines()[1].split(",")[3:5] == ["", "Biscoe"]
+    assert exchange.response_body.decode().splitlines()[0].split(",")[0] in data.CLASSES
+    inspector.accept.value = "text/csv; header=present"  # RFC 4180's parameter: a header line
+    exchange = inspector.send()
     assert exchange.response_body.decode().splitlines()[0] == "label,Adelie,Chinstrap,Gentoo"
     inspector.format.value = "V2 JSON"
     body = json.loads(inspector.send().request_body)

@@ -10,20 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, records, v2_body
+from _server_fixtures import ServerProcess, TestClient, copy_repository, records, v2_body
 
 from mlprod import data, quickstart, rollout, traffic
 from mlprod.client import Client
 from mlprod.registry import Registry
 from server import create_app
-
-with warnings.catch_warnings():  # starlette's TestClient warns that it prefers httpx2
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient
 
 VARIANT = "X-Amzn-Invoked-Production-Variant"
 SPLIT = [{"name": "production", "version": "production", "weight": 80},
@@ -178,7 +173,7 @@ def test_the_rollout_rolls_a_bad_model_back_and_promotes_a_good_one(repo, capsys
     with ServerProcess(repo) as server:
         client = Client(server.url)
         steps = rollout.Rollout(registry, "penguins", client, labelled[data.FEATURES],
-                                labelled["species"], requests_per_step=150).run(progress=False)
+                                labelled["species"], requests_per_step=150).run()
         assert list(steps["verdict"]) == ["rolled back"]
         assert "rolled back" in capsys.readouterr().out
         assert registry.aliases("penguins")["production"] == 1

@@ -63,10 +63,13 @@ def from_predictions(body: dict, classes: list[str]):
             [[p["probabilities"][c] for c in classes] for p in predictions])
 
 
-def from_csv(text: str, classes: list[str]):
+def from_csv(text: str, classes: list[str], header: bool = False):
+    """Read a CSV answer: one line per row, a header line first only when it was asked for."""
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["label", *classes]
-    return [r[0] for r in rows[1:]], [[float(x) for x in r[1:]] for r in rows[1:]]
+    if header:
+        assert rows.pop(0) == ["label", *classes]
+    assert all(len(r) == 1 + len(classes) and r[0] in classes for r in rows), rows[:3]
+    return [r[0] for r in rows], [[float(x) for x in r[1:]] for r in rows]
 
 
 def to_csv(frame: pd.DataFrame, header: bool, columns: list[str] = FEATURES) -> str:
@@ -259,6 +262,27 @@ def test_invocations_accept_quality_values(server, frame, accept, answer):
                              headers={"Content-Type": "text/csv", "Accept": accept})
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].split(";")[0] == answer
+
+
+def test_a_batch_transform_csv_gets_one_line_per_line(server, repo, split):
+    """SageMaker Batch Transform joins input and output by line: 500 lines in, 500 out."""
+    frame = pd.concat([split.X_test] * 8, ignore_index=True).head(500)
+    body = to_csv(frame, False)
+    assert body.count("\n") == 500
+    expected = reference(repo, frame)
+    plain = requests.post(f"{server.url}/invocations", data=body,
+                          headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert plain.text.count("\n") == 500 and plain.text.endswith("\n")
+    assert_same(*from_csv(plain.text, expected[2]), expected)
+    asked = requests.post(f"{server.url}/invocations", data=body,
+                          headers={"Content-Type": "text/csv",
+                                   "Accept": "text/csv; header=present"})
+    assert asked.headers["Content-Type"] == "text/csv; charset=utf-8; header=present"
+    assert asked.text.count("\n") == 501
+    assert_same(*from_csv(asked.text, expected[2], header=True), expected)
+    as_json = requests.post(f"{server.url}/invocations", data=body,
+                            headers={"Content-Type": "text/csv"})
+    assert len(as_json.json()["predictions"]) == 500
 
 
 def test_invocations_json_in_csv_out(server, repo, frame):

@@ -25,7 +25,8 @@ FORMATS = {
     "SageMaker JSON": ("invocations", "application/json"),
     "SageMaker CSV": ("invocations", "text/csv"),
 }
-ACCEPTS = ("application/json", "text/csv")
+#: Answer formats for /invocations: CSV has one line per row, a header line only when asked for.
+ACCEPTS = ("application/json", "text/csv", "text/csv; header=present")
 _NUMERIC = {"FP16", "FP32", "FP64", "BF16", "INT8", "INT16", "INT32", "INT64",
             "UINT8", "UINT16", "UINT32", "UINT64"}
 
