@@ -67,7 +67,7 @@ def test_failed_build_leaves_no_cache_entry(tmp_path, monkeypatch):
 def test_tuned_pipeline_is_the_lesson_02_model(split):
     from mlprod import tuning
 
-    cached, fresh = quickstart.tuned_pipeline(), tuning.tuned_pipeline()
+    cached, fresh = quickstart.tuned_pipeline(), tuning.search_best_pipeline()
     assert list(cached.named_steps) == ["preprocess", "model"]
     assert cached.named_steps["model"].get_params() == fresh.named_steps["model"].get_params()
     np.testing.assert_allclose(cached.predict_proba(split.X_test), fresh.predict_proba(split.X_test))

@@ -167,9 +167,9 @@ def test_given_training_data_is_used_as_given(split):
     assert tuning.training_data(rows, split.y_train)[0] is rows
 
 
-def test_tuned_pipeline_is_the_default_searchs_winner_and_deterministic(split):
-    pipe = tuning.tuned_pipeline()
-    again = tuning.tuned_pipeline()
+def test_search_best_pipeline_is_the_default_searchs_winner_and_deterministic(split):
+    pipe = tuning.search_best_pipeline()
+    again = tuning.search_best_pipeline()
     winner = tuning.default_search(progress=False)
     assert [name for name, _ in pipe.steps] == ["preprocess", "model"]
     assert isinstance(pipe.named_steps["preprocess"], ColumnTransformer)
@@ -181,11 +181,11 @@ def test_tuned_pipeline_is_the_default_searchs_winner_and_deterministic(split):
     assert winner.results.family.nunique() == 3  # the lesson compares three families
 
 
-def test_tuned_pipeline_converts_to_onnx_with_parity(split):
+def test_search_best_pipeline_converts_to_onnx_with_parity(split):
     import onnxruntime as ort
     from skl2onnx import to_onnx
 
-    pipe = tuning.tuned_pipeline()
+    pipe = tuning.search_best_pipeline()
     X = split.X_test.astype({c: np.float32 for c in data.NUMERIC})
     onx = to_onnx(pipe, X[:1], options={"zipmap": False})
     session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])

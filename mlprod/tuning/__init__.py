@@ -5,7 +5,7 @@ thresholds); a *hyperparameter* is chosen before training (``C``, ``max_depth``,
 :func:`search` tunes one model family, :func:`compare` several at once, always on the whole
 preprocessing + model pipeline of :func:`mlprod.data.make_pipeline`, so that imputation and scaling
 are refitted inside every cross-validation fold. :func:`default_search` is lesson 02's search and
-:func:`tuned_pipeline` its refitted winner, version 2 ("candidate") of the course model.
+:func:`search_best_pipeline` its refitted winner, version 2 ("candidate") of the course model.
 
 Searches run in parallel on the local cores through joblib, or on a Dask cluster when given one.
 
@@ -33,7 +33,7 @@ from mlprod.tuning.plots import (
 from mlprod.tuning.progress import FitProgress, tracked_search
 from mlprod.tuning.results import SearchResult, best_per_family
 from mlprod.tuning.saving import save_choice
-from mlprod.tuning.search import compare, default_search, search, tuned_pipeline
+from mlprod.tuning.search import compare, default_search, search, search_best_pipeline
 from mlprod.tuning.spaces import (
     FAMILIES,
     FULL_SPACES,
@@ -50,5 +50,5 @@ __all__ = [
     "PlotFigure", "SearchResult", "best_per_family", "cluster_backend", "compare", "connect",
     "default_search", "default_spaces", "estimator", "plot_families", "plot_heatmap",
     "plot_validation_curve", "round_sig", "run_on", "save_choice", "score_table", "search",
-    "training_data", "tracked_search", "tuned_pipeline", "validation_curve",
+    "search_best_pipeline", "training_data", "tracked_search", "validation_curve",
 ]

@@ -135,10 +135,11 @@ def default_search(full: bool = False, **options: Any) -> SearchResult:
     return compare(default_spaces(full), **options)
 
 
-def tuned_pipeline() -> Pipeline:
-    """Return the refitted best pipeline of lesson 02's default search (deterministic, seconds).
+def search_best_pipeline() -> Pipeline:
+    """Run lesson 02's default search again and return its refitted best pipeline (seconds).
 
-    Steps are ``("preprocess", ColumnTransformer)`` then ``("model", estimator)``. It runs on one
-    core without a progress bar; the result is the same as the notebook's.
+    Deterministic: steps ``("preprocess", ColumnTransformer)`` then ``("model", estimator)``, the
+    same as the notebook's. It runs on one core without a progress bar, every time it is called;
+    :func:`mlprod.quickstart.tuned_pipeline` returns the same pipeline from a cache on disk.
     """
     return default_search(n_jobs=1, progress=False).best_pipeline
