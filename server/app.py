@@ -54,7 +54,7 @@ ROUTES: list[tuple[RouteDoc, str]] = [
               "Model from X-Amzn-SageMaker-Target-Model, else the default or only model. "
               "Answer format from Accept: application/json (default) or text/csv." + _ROUTED,
               {CSV: CSV_TEXT, JSON: _ref("Table")}, {JSON: _ref("Predictions"), CSV: CSV_TEXT},
-              (400, 404, 413, 415)), "invocations"),
+              (400, 404, 413, 415, 503)), "invocations"),
     (RouteDoc("/ping", "GET", "Health (SageMaker)", "SageMaker",
               "200 with an empty body when ready.", errors=(503,)), "ping"),
     (RouteDoc("/execution-parameters", "GET", "Batch transform parameters", "SageMaker",
@@ -74,7 +74,8 @@ ROUTES: list[tuple[RouteDoc, str]] = [
     (RouteDoc("/v2/models/{name}/versions/{version}/ready", "GET", "Version ready", "V2",
               response={JSON: OBJECT}, errors=(404,)), "model_ready"),
     (RouteDoc("/v2/repository/index", "POST", "Repository index", "V2 repository",
-              "Every model version served, with its state.", response={JSON: OBJECT}),
+              "Every model version served, with its state.",
+              response={JSON: _ref("RepositoryIndex")}),
      "repository_index"),
     (RouteDoc("/v2/repository/models/{name}/load", "POST", "Load or reload a model",
               "V2 repository", "Reads the model's folder again: new versions, aliases and "

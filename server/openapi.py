@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from server import __version__
 from server.context import is_open
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -48,10 +49,13 @@ SCHEMAS = {
         "properties": {
             "id": {"type": "string"},
             "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
-            "outputs": {"type": "array", "items": {
-                "type": "object", "required": ["name"],
-                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}}}},
+            "inputs": {"type": "array", "minItems": 1,
+                       "items": {"$ref": "#/components/schemas/Tensor"}},
+            "outputs": {"type": ["array", "null"],
+                        "description": "The outputs to return; null or absent: all of them.",
+                        "items": {"type": "object", "required": ["name"],
+                                  "properties": {"name": {"type": "string"},
+                                                 "parameters": {"type": "object"}}}},
         },
         "example": {"id": "1", "inputs": [
             {"name": "bill_length_mm", "shape": [1, 1], "datatype": "FP32", "data": [39.1]},
@@ -66,8 +70,21 @@ SCHEMAS = {
         "properties": {
             "model_name": {"type": "string"}, "model_version": {"type": "string"},
             "id": {"type": "string"},
-            "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+            "outputs": {"type": "array", "items": {
+                "type": "object", "required": ["name", "shape", "datatype"],
+                "properties": {
+                    "name": {"type": "string"}, "datatype": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "parameters": {"type": "object", "description": "binary_data_size when "
+                                                                    "the data follows as bytes"},
+                    "data": {"type": "array"}}}},
         },
+    },
+    "RepositoryIndex": {
+        "type": "array", "items": {
+            "type": "object", "required": ["name", "version", "state"],
+            "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                           "state": {"type": "string", "enum": ["READY"]}}},
     },
     "TensorMetadata": {
         "type": "object",
@@ -105,7 +122,14 @@ SCHEMAS = {
 }
 
 OBJECT = {"type": "object"}
-CSV_TEXT = {"type": "string", "description": "Comma-separated rows; optional header row."}
+CSV_TEXT = {"type": "string", "description": "Comma-separated rows, one line per row. In a "
+                                            "request the header row is optional; an answer has "
+                                            "none unless asked with 'Accept: text/csv; "
+                                            "header=present'."}
+FRAMING = ("Malformed HTTP framing (both Content-Length and Transfer-Encoding, a bad request "
+           "line) is refused by the HTTP parser with a plain-text 400, before this server's "
+           "code runs: only those answers lack the JSON error shape. Beyond --limit-concurrency "
+           "connections or requests, any route answers 503 with Retry-After.")
 
 
 def document(routes: list[RouteDoc], models: list[str], token: bool) -> dict:
@@ -138,10 +162,10 @@ def document(routes: list[RouteDoc], models: list[str], token: bool) -> dict:
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     doc = {
         "openapi": "3.1.0",
-        "info": {"title": "mlprod model server", "version": "0.1.0",
+        "info": {"title": "mlprod model server", "version": __version__,
                  "description": "Open Inference Protocol (V2) and SageMaker routes for the "
                                 f"ONNX models in this repository: {', '.join(models)}. "
-                                "Every error answers {\"error\": \"...\"}."},
+                                "Every error answers {\"error\": \"...\"}. " + FRAMING},
         "paths": paths,
         "components": {"schemas": SCHEMAS},
     }
