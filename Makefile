@@ -77,6 +77,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory nbtest
 	$(MAKE) --no-print-directory browser
 
+# The context's requirements.txt is a copy of requirements-server.lock (`make lock` writes it).
 context: models
 	$(PY) -m mlprod.container --repository build/models --out build/context
 
@@ -94,8 +95,13 @@ tour: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m mlprod.tour --in-place
 
+# Two locks: requirements.lock (the course, from pyproject.toml's ranges) and requirements-server.lock
+# (the image: requirements-server.in, the server's direct requirements, compiled with the course's
+# pins as constraints, so the image runs the versions the tests ran). `make context` copies the
+# second into the build context as requirements.txt.
 lock: $(STAMP)
 	$(UV) pip compile --universal --python-version 3.11 --all-extras pyproject.toml -o requirements.lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 -c requirements.lock requirements-server.in -o requirements-server.lock
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
