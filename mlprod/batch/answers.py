@@ -34,6 +34,8 @@ class Answers:
     probabilities : ndarray of float32, shape (n_good, n_classes)
     errors : list of (int, str)
         ``(line number, reason)`` of each bad line.
+    n_bytes : int
+        The size of the chunk's input, for progress bars.
     """
 
     first_line: int
@@ -42,6 +44,7 @@ class Answers:
     labels: np.ndarray
     probabilities: np.ndarray
     errors: list[tuple[int, str]] = field(default_factory=list)
+    n_bytes: int = 0
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Rendered:
     errors: list[tuple[int, str]]
     n_lines: int
     n_good: int
+    n_bytes: int = 0
 
 
 def csv_field(text: str) -> bytes:
@@ -110,7 +114,7 @@ def render(answers: Answers, chunk: Chunk | None = None, join_source: bool = Fal
         source = chunk.lines()
         out = [line + b"," + answer for line, answer in zip(source, out, strict=True)]
     text = b"\n".join(out) + b"\n" if n else b""
-    return Rendered(text, answers.errors, n, len(answers.good))
+    return Rendered(text, answers.errors, n, len(answers.good), answers.n_bytes)
 
 
 def read_csv_answers(body: bytes, classes: list[str], n_rows: int) -> tuple[np.ndarray, np.ndarray]:

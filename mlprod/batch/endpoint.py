@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -131,7 +132,7 @@ class Endpoint:
         limit = min(max_payload_bytes, self._max_payload or max_payload_bytes)
         return max(1, limit - len(self._names) - 1)
 
-    def map(self, chunks: Iterable[Chunk], json_lines: bool, join_source: bool
+    def map(self, path: Path, chunks: Iterable[Chunk], json_lines: bool, join_source: bool
             ) -> Iterator[Rendered]:
         """Yield each chunk's answer lines in order, ``concurrency`` requests in flight."""
         workers = max(1, self.concurrency or 1)
@@ -175,7 +176,7 @@ class Endpoint:
             labels.append(got[0][:stop - start])
             probabilities.append(got[1][:stop - start])
         answers = Answers(rows.first_line, rows.n_lines, rows.good, np.concatenate(labels),
-                          np.concatenate(probabilities), rows.errors)
+                          np.concatenate(probabilities), rows.errors, len(chunk.data))
         return render(answers, chunk, join_source)
 
     # --- HTTP ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from mlprod.batch.answers import Rendered
@@ -63,7 +64,7 @@ class InProcess:
         """The size of the chunks to read: one payload, at most CHUNK_BYTES."""
         return min(max_payload_bytes, CHUNK_BYTES)
 
-    def map(self, chunks: Iterable[Chunk], json_lines: bool, join_source: bool
+    def map(self, path: Path, chunks: Iterable[Chunk], json_lines: bool, join_source: bool
             ) -> Iterator[Rendered]:
         """Yield each chunk's answer lines, in order.
 

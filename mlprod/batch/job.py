@@ -12,12 +12,11 @@ import glob
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlprod.batch.lines import Chunk, is_json_lines, read_chunks
+from mlprod.batch.lines import is_json_lines, read_chunks
 from mlprod.batch.scoring import BatchError
 from mlprod.files import atomic_open
 
@@ -155,22 +154,18 @@ def _one_file(backend: Any, path: Path, output: Path, max_payload_bytes: int, jo
         for stale in output.glob(f".{glob.escape(name)}.*.tmp"):
             stale.unlink(missing_ok=True)
 
-    def chunks() -> Iterator[Chunk]:
-        for chunk in read_chunks(path, backend.chunk_bytes(max_payload_bytes)):
-            if bar is not None:
-                bar.update(len(chunk.data))
-            yield chunk
-
+    chunks = read_chunks(path, backend.chunk_bytes(max_payload_bytes))
     try:
         with atomic_open(out, "wb") as answers_file, \
                 atomic_open(errors, "w", encoding="utf-8") as errors_file:
-            for rendered in backend.map(chunks(), is_json_lines(path), join_source):
+            for rendered in backend.map(path, chunks, is_json_lines(path), join_source):
                 answers_file.write(rendered.text)
                 errors_file.writelines(f"{line}: {reason}\n" for line, reason in rendered.errors)
                 summary.rows += rendered.n_lines
                 summary.errors += len(rendered.errors)
                 if bar is not None:
                     bar.set_postfix(rows=f"{summary.rows:,}", errors=summary.errors, refresh=False)
+                    bar.update(rendered.n_bytes)
     except OSError as exc:
         raise BatchError(f"Cannot read {str(path)!r} or write its output in {str(output)!r}: "
                          f"{exc}.") from None

@@ -28,11 +28,13 @@ JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 class Chunk:
     """Whole lines of one input file and the 1-based number of the first one.
 
-    ``data`` holds complete lines, each ending in ``\\n`` except possibly the file's last one.
+    ``data`` holds complete lines, each ending in ``\\n`` except possibly the file's last one;
+    ``offset`` is where they start in the file (in bytes).
     """
 
     first_line: int
     data: bytes
+    offset: int = 0
 
     @property
     def n_lines(self) -> int:
@@ -90,25 +92,34 @@ def read_chunks(path: str | os.PathLike, chunk_bytes: int) -> Iterator[Chunk]:
     first = 1
     rest = b""
     with open(path, "rb") as fh:
-        start = True
-        while True:
-            block = fh.read(chunk_bytes)
-            if start:
-                block = block.removeprefix(_BOM)
-                start = False
-            if not block:
-                break
+        block = fh.read(chunk_bytes)
+        offset = len(_BOM) if block.startswith(_BOM) else 0
+        block = block[offset:]
+        while block:
             data = rest + block
             end = data.rfind(b"\n") + 1
-            if end == 0:  # no line ends yet: a line longer than a chunk, keep reading
+            if end:  # else no line ends yet: a line longer than a chunk, keep reading
+                chunk = Chunk(first, data[:end], offset)
+                rest = data[end:]
+                first += chunk.n_lines
+                offset += end
+                yield chunk
+            else:
                 rest = data
-                continue
-            chunk = Chunk(first, data[:end])
-            rest = data[end:]
-            first += chunk.n_lines
-            yield chunk
+            block = fh.read(chunk_bytes)
     if rest:
-        yield Chunk(first, rest)
+        yield Chunk(first, rest, offset)
+
+
+def read_range(path: str | os.PathLike, offset: int, size: int, first_line: int) -> Chunk:
+    """Read the chunk of ``size`` bytes at ``offset`` (whole lines, from :func:`read_chunks`)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(size)
+    if len(data) != size:
+        raise OSError(f"{path} is shorter than expected ({offset + len(data)} bytes; lines from "
+                      f"{first_line} end at byte {offset + size}): did it change during the job?")
+    return Chunk(first_line, data, offset)
 
 
 def parse(chunk: Chunk, features: list[dict[str, str]], json_lines: bool = False) -> Rows:

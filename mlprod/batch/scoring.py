@@ -171,7 +171,8 @@ def score(chunk: Chunk, model: ModelFile, json_lines: bool = False, single: bool
     else:
         labels = np.empty(0, dtype=object)
         probabilities = np.empty((0, len(model.classes)), dtype=np.float32)
-    return Answers(rows.first_line, rows.n_lines, rows.good, labels, probabilities, rows.errors)
+    return Answers(rows.first_line, rows.n_lines, rows.good, labels, probabilities, rows.errors,
+                   len(chunk.data))
 
 
 def score_and_render(chunk: Chunk, model: ModelFile, json_lines: bool = False,
