@@ -127,12 +127,14 @@ def test_export_refuses_beyond_the_tolerance(split):
 def test_export_refuses_when_labels_disagree(split, monkeypatch):
     pipeline = data.make_pipeline().fit(split.X_train, split.y_train)
 
-    def one_label_wrong(pipeline, X, session, features=None):
-        labels, proba = export.onnx_predict(session, X, features)
-        labels[0] = "Gentoo" if labels[0] != "Gentoo" else "Adelie"
-        return export.agreement(*_reference(pipeline, X), labels, proba)
+    predict = export.ONNXModel.predict
 
-    monkeypatch.setattr(export.onnx, "compare", one_label_wrong)
+    def one_label_wrong(self, X):
+        labels, proba = predict(self, X)
+        labels[0] = "Gentoo" if labels[0] != "Gentoo" else "Adelie"
+        return labels, proba
+
+    monkeypatch.setattr(export.ONNXModel, "predict", one_label_wrong)
     with pytest.raises(export.ParityError, match=r"labels agree on 68 of 69 rows"):
         export.to_onnx(pipeline, split.X_train, split.y_train, X_test=split.X_test,
                        y_test=split.y_test)

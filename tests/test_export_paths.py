@@ -22,8 +22,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlprod import data, export
-from mlprod.export import pmml, recode
-from mlprod.export.parity import LINEAR_TOLERANCE, PATHS
+from mlprod.export import pmml, recode, speed
+from mlprod.export.parity import LINEAR_TOLERANCE
+from mlprod.export.paths import PATHS
 
 FAMILIES = {
     "logistic_regression": None,
@@ -118,8 +119,7 @@ def test_generated_c_tree_compares_float32_inputs(split, tmp_path):
     model = recode.CModel.from_pipeline(pipeline, workdir=tmp_path, X_check=split.X_test)
     # Without the float32 rounding the same source disagrees on rows next to a threshold.
     (tmp_path / "model.c").write_text(source.replace("(float)z[", "z["))
-    recode._run(["gcc", "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-o",
-                 str(tmp_path / "model"), str(tmp_path / "main.c"), "-lm"])
+    recode.compile_c(tmp_path)
     X = data.synthesize(3000, seed=7)[data.FEATURES]
     _, proba = model.predict(X)
     assert np.abs(proba - pipeline.predict_proba(X)).max() > 0
@@ -157,7 +157,7 @@ def test_generated_c_that_disagrees_is_refused(split, tmp_path, monkeypatch):
     wrong = deepcopy(pipeline)
     wrong.named_steps["preprocess"].named_transformers_["numeric"][-1].with_mean = True
     generate = recode.generate_c
-    monkeypatch.setattr(recode, "generate_c", lambda _: generate(wrong))
+    monkeypatch.setattr(recode.c_model, "generate_c", lambda _: generate(wrong))
     with pytest.raises(export.ParityError, match=r"^C export refused: labels agree on \d+ of "
                        rf"{len(split.X_test)} rows .* largest \|Δ probability\| is .* rows differ"
                        ) as info:
@@ -292,15 +292,32 @@ def test_each_path_describes_itself(fitted_pipeline, split, tmp_path):
 
 
 # -- speed and pickles -----------------------------------------------------------------------------
-def test_speed_table_shape(fitted_pipeline, split):
+def test_speed_table_times_each_engine(fitted_pipeline, split):
     onnx_model = export.ONNXModel(export.convert(fitted_pipeline, split.X_train))
     table = export.speed_table(fitted_pipeline, split.X_test, onnx_model, batch_rows=50, repeats=2)
     assert list(table.index) == ["scikit-learn", "ONNX Runtime"]
-    assert table.loc["scikit-learn", "one_row_speedup"] == 1.0
-    assert (table[["one_row_us", "batch_rows_per_s"]] > 0).all().all()
+    assert np.isfinite(table.to_numpy(float)).all() and (table > 0).all().all()
+    assert table.attrs["batch_rows"] == "50"
+
+
+def test_speed_table_turns_times_into_rates_and_speed_ups(fitted_pipeline, split, monkeypatch):
+    seconds = {("scikit-learn", "one"): 200e-6, ("scikit-learn", "batch"): 0.01,
+               ("ONNX Runtime", "one"): 20e-6, ("ONNX Runtime", "batch"): 0.0005}
+    monkeypatch.setattr(speed, "median_seconds", lambda calls, repeats: {k: seconds[k] for k in calls})
+    onnx_model = export.ONNXModel(export.convert(fitted_pipeline, split.X_train))
+    table = export.speed_table(fitted_pipeline, split.X_test, onnx_model, batch_rows=50)
+    assert table.loc["ONNX Runtime"].to_dict() == pytest.approx(
+        {"one_row_us": 20.0, "batch_rows_per_s": 100_000.0, "one_row_speedup": 10.0,
+         "batch_speedup": 20.0})
+    assert table.loc["scikit-learn", "batch_rows_per_s"] == pytest.approx(5_000.0)
+
+
+def test_median_seconds_measures_each_call():
     assert export.median_seconds(lambda: time.sleep(0.001), repeats=3) >= 0.0009
-    both = export.median_seconds({"a": lambda: None, "b": lambda: sum(range(100))}, repeats=3)
-    assert set(both) == {"a", "b"} and min(both.values()) >= 0
+    both = export.median_seconds({"sleep": lambda: time.sleep(0.001), "nothing": lambda: None},
+                                 repeats=3)
+    assert set(both) == {"sleep", "nothing"}
+    assert both["sleep"] >= 0.0009 > both["nothing"]  # each call timed apart, not their average
     with pytest.raises(ValueError, match="repeats"):
         export.median_seconds(lambda: None, repeats=0)
 

@@ -8,6 +8,9 @@ The three paths to deployment:
 
 :mod:`mlprod.export.parity` compares every path with scikit-learn; :mod:`mlprod.export.speed`
 measures them; :mod:`mlprod.export.pickles` shows why a pickle is no deployment format.
+
+:mod:`mlprod.export.parity` (the comparison) imports no path; each path imports it, and
+:mod:`mlprod.export.paths` (every path at once, and their table) imports them all.
 """
 
 from mlprod.export.onnx import (
@@ -19,16 +22,8 @@ from mlprod.export.onnx import (
     session,
     to_onnx,
 )
-from mlprod.export.parity import (
-    PATHS,
-    ParityError,
-    agreement,
-    build_paths,
-    check_parity,
-    default_tolerance,
-    describe,
-    parity_table,
-)
+from mlprod.export.parity import ParityError, agreement, check_parity, default_tolerance
+from mlprod.export.paths import PATHS, build_paths, describe, parity_table
 from mlprod.export.pickles import malicious_pickle, pickle_imports
 from mlprod.export.pmml import PMMLModel, to_pmml
 from mlprod.export.recode import CModel, JavaModel, generate_c

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 from sklearn.utils.validation import check_is_fitted
 
-from mlprod.export.parity import ParityError, compare, default_tolerance
+from mlprod.export.parity import check_parity
 from mlprod.registry import read_metadata
 
 __all__ = ["ONNXModel", "to_onnx", "convert", "onnx_inputs", "onnx_predict", "metadata", "feature_schema",
@@ -185,10 +185,8 @@ def to_onnx(
     features = feature_schema(X_train)
     estimator = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
     X_check = X_train if X_test is None else X_test
-    tolerance = default_tolerance(estimator) if max_prob_diff is None else max_prob_diff
-    report = compare(pipeline, X_check, session(model), features)
-    if report["label_agreement"] < label_agreement or report["max_abs_dp"] > tolerance:
-        raise ParityError("ONNX", report, label_agreement, tolerance)
+    report = check_parity("ONNX", pipeline, X_check, ONNXModel(model, features),
+                          label_agreement, max_prob_diff)
 
     if X_test is not None and y_test is not None:
         metrics = _metrics(pipeline, X_test, y_test, "test")
@@ -234,16 +232,22 @@ class ONNXModel:
     ----------
     model : onnx.ModelProto or bytes
         An exported model (inputs named as the columns, outputs ``label`` and ``probabilities``).
+    features : list of dict, optional
+        The inputs' ``[{"name", "kind"}]``; default the model's ``features`` metadata, else the
+        graph's inputs with kinds from the rows scored.
     """
 
     #: ONNX Runtime computes in float32 (the inputs are ``tensor(float)``).
     float32 = True
 
-    def __init__(self, model: onnx.ModelProto | bytes) -> None:
+    def __init__(self, model: onnx.ModelProto | bytes,
+                 features: list[dict[str, str]] | None = None) -> None:
         self.model = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(model)
         self.session = session(self.model)
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.features = json.loads(meta["features"]) if "features" in meta else None
+        if features is None and "features" in meta:
+            features = json.loads(meta["features"])
+        self.features = features
 
     def __repr__(self) -> str:
         names = [i.name for i in self.model.graph.input]

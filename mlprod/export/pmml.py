@@ -16,6 +16,7 @@ it with both libraries' classes and options that favour start-up time, and every
 it. The conversion runs in that JVM rather than in a ``java`` subprocess, which saves a second
 JVM start and skips the command-line launcher's crash report to a remote telemetry endpoint
 (mlprod runs offline); the converter's own expiry check (360 days after its build) still applies.
+:mod:`mlprod.export.pmml_converter` holds what that reaches inside sklearn2pmml.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlprod.export.parity import check_parity
+from mlprod.export.pmml_converter import ConversionError, classpath, convert, converter_build_date
 
 __all__ = ["JVM_OPTIONS", "PMMLModel", "converter_build_date", "start_jvm", "to_pmml",
            "unavailable"]
@@ -40,30 +43,6 @@ JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss4m")
 CONVERTER_LIFETIME = timedelta(days=360)
 INSTALL_JAVA = ("install a Java 11+ runtime (Debian/Ubuntu: apt-get install -y "
                 "openjdk-17-jre-headless) or set JAVA_HOME")
-
-
-def _classpath() -> list[str]:
-    import jpmml_evaluator
-    import sklearn2pmml
-
-    # The converter's jars first: where both ship a library (pmml-converter, pmml-python, serpent),
-    # the converter's is the newer one.
-    return sklearn2pmml._package_classpath() + jpmml_evaluator._package_classpath()
-
-
-def converter_build_date() -> datetime | None:
-    """Return the build date of sklearn2pmml's Java converter, read from its jar's manifest."""
-    import sklearn2pmml
-
-    for jar in sklearn2pmml._package_classpath():
-        if not Path(jar).name.startswith("sklearn2pmml-"):
-            continue
-        with zipfile.ZipFile(jar) as zf:
-            for line in zf.read("META-INF/MANIFEST.MF").decode().splitlines():
-                if line.startswith("Build-Timestamp:"):
-                    stamp = line.split(":", 1)[1].strip().replace("Z", "+00:00")
-                    return datetime.fromisoformat(stamp)
-    return None
 
 
 def unavailable() -> str | None:
@@ -118,7 +97,7 @@ def start_jvm() -> None:
         raise RuntimeError(f"PMML is not available: {reason}.")
     if jpype.isJVMStarted():
         return
-    jpype.startJVM(*JVM_OPTIONS, classpath=_classpath(), convertStrings=False)
+    jpype.startJVM(*JVM_OPTIONS, classpath=classpath(), convertStrings=False)
     # The converter logs every run on stderr: its class set-up installs a console handler, so
     # initialise the class first, then remove the handlers (failures reach Python as exceptions).
     jpype.JClass("com.sklearn2pmml.Main")()
@@ -151,7 +130,6 @@ def to_pmml(pipeline: Any, path: str | os.PathLike, X: pd.DataFrame | None = Non
         When Java or the libraries are missing, or the converter fails, with its message.
     """
     import joblib
-    import jpype
     from sklearn2pmml import make_pmml_pipeline
 
     start_jvm()
@@ -165,26 +143,12 @@ def to_pmml(pipeline: Any, path: str | os.PathLike, X: pd.DataFrame | None = Non
     try:
         pickle_path, out = workdir / "pipeline.pkl", workdir / path.name
         joblib.dump(pmml_pipeline, pickle_path)
-        main = jpype.JClass("com.sklearn2pmml.Main")()
-        File = jpype.JClass("java.io.File")
-        for field, value in (("inputFile", File(str(pickle_path))), ("outputFile", File(str(out)))):
-            handle = main.getClass().getDeclaredField(field)
-            handle.setAccessible(True)
-            handle.set(main, value)
-        application = jpype.JClass("org.jpmml.converter.Application")
-        application.setInstance(main)
         try:
-            for step in ("validate", "run"):  # what Main.main does, minus its exit and telemetry
-                method = main.getClass().getDeclaredMethod(step)
-                method.setAccessible(True)
-                method.invoke(main)
-        except jpype.JException as exc:
-            cause = exc.getCause() if exc.getCause() is not None else exc
+            convert(pickle_path, out)
+        except ConversionError as exc:
             raise RuntimeError(f"sklearn2pmml could not convert {type(pipeline[-1]).__name__}: "
-                               f"{cause.getClass().getName()}: {cause.getMessage()}. See "
-                               "sklearn2pmml's list of supported transformers and models.") from None
-        finally:
-            application.setInstance(None)
+                               f"{exc}. See sklearn2pmml's list of supported transformers and "
+                               "models.") from None
         os.replace(out, path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -239,8 +203,6 @@ class PMMLModel:
         ParityError
             When the evaluator disagrees with scikit-learn on ``X_check``.
         """
-        from mlprod.export.parity import check_parity
-
         folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mlprod-pmml-"))
         sample = None if X is None else X.iloc[:10]
         model = cls(to_pmml(pipeline, folder / "model.pmml", X=sample))
