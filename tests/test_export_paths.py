@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 from mlprod import data, export
 from mlprod.export import pmml, recode, speed
@@ -196,6 +196,12 @@ def test_c_generator_names_what_it_does_not_cover(split):
     scaled.fit(split.X_train, split.y_train)
     with pytest.raises(NotImplementedError, match="MinMaxScaler"):
         recode.generate_c(scaled)
+    grouped = data.make_pipeline()
+    grouped.set_params(preprocess__categorical__onehot=OneHotEncoder(
+        handle_unknown="ignore", min_frequency=5))
+    grouped.fit(split.X_train, split.y_train)
+    with pytest.raises(NotImplementedError, match="infrequent categories"):
+        recode.generate_c(grouped)
 
 
 def test_c_harness_refuses_commas_in_categories(fitted_pipeline, split, tmp_path):

@@ -79,8 +79,9 @@ def _preprocessing(pre: ColumnTransformer) -> tuple[list[str], list[str], list[s
                         fill = str(step.statistics_[col_index])
                         lines.append(f'    if (s[0] == \'\\0\') s = {_c_string(fill)};')
                     elif isinstance(step, OneHotEncoder):
-                        if step.handle_unknown != "ignore" or step.drop_idx_ is not None or \
-                                getattr(step, "_infrequent_enabled", False):
+                        infrequent = step.min_frequency is not None or \
+                            step.max_categories is not None  # public settings, not _infrequent_enabled
+                        if step.handle_unknown != "ignore" or step.drop_idx_ is not None or infrequent:
                             raise _unsupported("OneHotEncoder other than handle_unknown='ignore' "
                                                "without drop or infrequent categories",
                                                f"transformer {name!r}")
