@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 DESCRIPTION = """Serve the ONNX models of a model repository over the Open Inference Protocol (V2)
 and the SageMaker /ping + /invocations contract. `serve` is the SageMaker mode: host 0.0.0.0,
@@ -44,6 +46,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit-concurrency", type=int, default=1000,
                         help="at most this many connections and requests at once; beyond it, "
                              "503 with Retry-After (default 1000)")
+    parser.add_argument("--capture-dir",
+                        help="record a sample of answered inference requests here, in SageMaker "
+                             "Model Monitor's layout (<dir>/<model>/<variant>/YYYY/MM/DD/HH/)")
+    parser.add_argument("--capture-percent", type=float, default=None,
+                        help="the share of answered requests captured, 0 to 100 (default 100 "
+                             "when --capture-dir is given)")
     parser.add_argument("--repository-poll-secs", type=float, default=1.0,
                         help="seconds between two reads of the repository under "
                              "--model-control poll (default 1)")
@@ -68,6 +76,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 < args.read_timeout_secs < float("inf"):
         parser.error(f"--read-timeout-secs {args.read_timeout_secs}: give a positive number of "
                      f"seconds, e.g. 5")
+    if args.capture_percent is None:
+        args.capture_percent = 100.0 if args.capture_dir else 0.0
+    if not 0 <= args.capture_percent <= 100:
+        parser.error(f"--capture-percent {args.capture_percent}: give a share from 0 to 100")
+    if args.capture_percent > 0 and not args.capture_dir:
+        parser.error("--capture-percent needs --capture-dir DIR: where the records go")
     if args.limit_concurrency < 1:
         parser.error(f"--limit-concurrency {args.limit_concurrency}: give at least 1")
     if not args.repository_poll_secs > 0 or args.repository_poll_secs == float("inf"):
@@ -103,6 +117,20 @@ def _env_number(parser: argparse.ArgumentParser, name: str, default: float, kind
 def main(argv: list[str] | None = None) -> int:
     """Start uvicorn with the app; return the exit status."""
     args = parse(argv)
+    metrics_dir = None
+    if args.workers > 1:
+        # prometheus-client's multiprocess mode: each worker writes its values to files in one
+        # folder, and a scrape sums them. Set before prometheus_client is first imported.
+        metrics_dir = tempfile.mkdtemp(prefix="mlprod-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _serve(args)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server import parent
@@ -119,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     options = {"repository": args.model_repository, "default_model": args.default_model,
                "max_body_bytes": args.max_body_bytes, "access_log": not args.no_access_log,
                "intra_op_num_threads": args.threads, "model_control": args.model_control,
-               "repository_poll_secs": args.repository_poll_secs}
+               "repository_poll_secs": args.repository_poll_secs,
+               "capture_dir": args.capture_dir, "capture_percent": args.capture_percent}
     settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": BoundedHttpTools,
                 "limit_concurrency": args.limit_concurrency, "access_log": False,
                 "server_header": False, "log_level": "info", "timeout_graceful_shutdown": 25}

@@ -15,10 +15,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from server.accesslog import AccessLog
+from server.capture import Capture
 from server.context import RequestContext
 from server.endpoints import Endpoints
 from server.errors import ApiError, error_response
-from server.inference import CSV, JSON, InferenceEndpoint, Invocations, V2Infer
+from server.inference import CSV, JSON, InferenceEndpoint, Invocations, Observers, V2Infer
+from server.metrics import Metrics
 from server.openapi import CSV_TEXT, OBJECT, RouteDoc, docs_page, document
 from server.poll import Poller
 from server.repository import Repository
@@ -83,6 +85,10 @@ ROUTES: list[tuple[RouteDoc, str]] = [
               "before stay. " + _LOAD, response={JSON: OBJECT}, errors=(400, 404)), "load_model"),
     (RouteDoc("/v2/repository/models/{name}/unload", "POST", "Unload a model", "V2 repository",
               _CONTROL, response={JSON: OBJECT}, errors=(404,)), "unload_model"),
+    (RouteDoc("/metrics", "GET", "Prometheus metrics", "Monitoring",
+              "Requests, latency, rows and predicted labels per model, version and variant, in "
+              "Prometheus' text format (every worker summed).",
+              response={"text/plain": {"type": "string"}}), "metrics"),
     (RouteDoc("/health", "GET", "Health (MLflow)", "MLflow", response={JSON: OBJECT}), "live"),
     (RouteDoc("/version", "GET", "Server version (MLflow)", "MLflow", response={JSON: OBJECT}),
      "version"),
@@ -105,6 +111,8 @@ def create_app(
     intra_op_num_threads: int = 1,
     model_control: str = "explicit",
     repository_poll_secs: float = 1.0,
+    capture_dir: str | os.PathLike | None = None,
+    capture_percent: float = 0.0,
 ) -> Starlette:
     """Create the server application for a model repository.
 
@@ -130,6 +138,10 @@ def create_app(
         the ones served.
     repository_poll_secs : float
         The period of model control ``poll``.
+    capture_dir : path, optional
+        Where data capture writes (SageMaker Model Monitor's layout); None: no capture.
+    capture_percent : float
+        The share of answered inference requests captured, 0 to 100.
 
     Raises
     ------
@@ -154,9 +166,15 @@ def create_app(
                          f"number of seconds.")
     endpoints = Endpoints(repository, max_body_bytes=max_body_bytes,
                           model_control=model_control)
+    if not 0 <= capture_percent <= 100:
+        raise ValueError(f"capture_percent={capture_percent!r}; give a share from 0 to 100.")
     shadow_log = ShadowLog(log if log is not None else AccessLog())
-    infer = V2Infer(repository, max_body_bytes, shadow_log)
-    invocations = Invocations(repository, max_body_bytes, default_model, shadow_log)
+    metrics = Metrics(repository)
+    capture = (Capture(capture_dir, capture_percent, on_error=metrics.capture_errors.inc)
+               if capture_dir is not None and capture_percent > 0 else None)
+    observers = Observers(metrics, capture, shadow_log)
+    infer = V2Infer(repository, max_body_bytes, observers)
+    invocations = Invocations(repository, max_body_bytes, default_model, observers)
     docs = [doc for doc, _ in ROUTES]
     openapi = document(docs, sorted(repository.models), token=token is not None)
     openapi_bytes = json.dumps(openapi, indent=1).encode()
@@ -168,24 +186,31 @@ def create_app(
     async def docs_route(request: Request) -> Response:
         return HTMLResponse(page)
 
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
     handlers = {"openapi": openapi_route, "docs": docs_route, "infer": infer,
-                "invocations": invocations}
+                "invocations": invocations, "metrics": metrics_route}
     routes = [Route(doc.path, handlers.get(name) or getattr(endpoints, name),
                     methods=[doc.method], name=f"{name}:{doc.path}")
               for doc, name in ROUTES]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        poller = None
+        tasks = []
         if model_control == "poll":
-            poller = asyncio.create_task(Poller(repository, repository_poll_secs).run())
+            tasks.append(asyncio.create_task(Poller(repository, repository_poll_secs).run()))
+        if capture is not None:
+            tasks.append(asyncio.create_task(capture.run()))
         endpoints.ready = True
         try:
             yield
         finally:
             endpoints.ready = False
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
+            if capture is not None:
+                capture.flush()  # a clean stop (SIGTERM) loses no captured record
             shadow_log.log.flush()
 
     hot = [r for r in routes if isinstance(r.endpoint, InferenceEndpoint)]
@@ -199,6 +224,7 @@ def create_app(
     app.state.repository = repository
     app.state.endpoints = endpoints
     app.state.openapi = openapi
+    app.state.metrics = metrics
     return app
 
 

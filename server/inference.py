@@ -8,11 +8,15 @@ Errors they raise as :class:`ApiError` are answered here, with the model headers
 from __future__ import annotations
 
 import random
+import time
 
 import orjson
 
 from server import tabular, v2
+from server.capture import Capture
 from server.errors import ApiError, header_count, shorten
+from server.layout import ALL_TRAFFIC, SHADOW
+from server.metrics import Metrics
 from server.repository import Model, ModelVersion, Repository, Route
 from server.shadow import ShadowLog
 
@@ -29,12 +33,33 @@ class _Disconnected(Exception):
 _TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 
 
+class Observers:
+    """What watches the inference routes: metrics, data capture and the shadow log.
+
+    Parameters
+    ----------
+    metrics : Metrics, optional
+        Counts every answer (``GET /metrics``).
+    capture : Capture, optional
+        Records a sample of answered requests (``--capture-dir``).
+    shadow_log : ShadowLog, optional
+        Records what a shadow version answered.
+    """
+
+    def __init__(self, metrics: Metrics | None = None, capture: Capture | None = None,
+                 shadow_log: ShadowLog | None = None):
+        self.metrics = metrics
+        self.capture = capture
+        self.shadow_log = shadow_log
+
+
 class InferenceEndpoint:
     """Shared plumbing: find the model, read the body within the limit, answer or explain.
 
     A request for a model without a version is routed (``routing.json``: a variant by weight,
-    or the one ``X-Amzn-SageMaker-Target-Variant`` names); after its answer is sent, the
-    model's shadow version scores the same input, and the result goes to the shadow log only.
+    or the one ``X-Amzn-SageMaker-Target-Variant`` names); after its answer is sent, it is
+    counted in the metrics, sampled into the data capture, and the model's shadow version
+    scores the same input (recorded, never returned).
 
     Parameters
     ----------
@@ -42,24 +67,29 @@ class InferenceEndpoint:
         The loaded models.
     max_body_bytes : int
         Larger request bodies get a 413.
-    shadow_log : ShadowLog, optional
-        Where shadow results are recorded; None drops them.
+    observers : Observers, optional
+        Metrics, capture and shadow log; none by default.
     """
 
+    route = "infer"  # the metrics' route label
+
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
-                 shadow_log: ShadowLog | None = None):
+                 observers: Observers | None = None):
         self.repository = repository
         self.max_body_bytes = max_body_bytes
-        self.shadow_log = shadow_log
+        self.observers = observers or Observers()
 
     async def __call__(self, scope, receive, send) -> None:
+        start = time.perf_counter()
         headers = dict(scope["headers"])
         model_headers: list = []
-        feed = route = None
+        model = route = feed = results = None
+        body = b""
         try:
             model, model_headers, route = self.model(scope, headers)
             body = await self._body(receive, headers)
-            status, content_type, payload, extra, feed = self.answer(model, headers, body)
+            status, content_type, payload, extra, feed, results = self.answer(model, headers,
+                                                                              body)
         except ApiError as exc:
             status, content_type, extra = exc.status, _JSON, [
                 (k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
@@ -67,27 +97,54 @@ class InferenceEndpoint:
         except _Disconnected:
             scope["response_status"] = 499  # logged as nginx does: the client closed first
             return
-        headers = [*model_headers, *extra, (b"content-length", b"%d" % len(payload)),
-                   (b"content-type", content_type)]
+        headers_out = [*model_headers, *extra, (b"content-length", b"%d" % len(payload)),
+                       (b"content-type", content_type)]
         if "request_id" in scope:  # set by RequestContext, which logs the status recorded here
-            headers.append((b"x-request-id", scope["request_id"]))
+            headers_out.append((b"x-request-id", scope["request_id"]))
             scope["response_status"] = status
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
         await send({"type": "http.response.body", "body": payload})
+        # After the answer is sent: what watches the route.
+        observers = self.observers
+        variant = route.name if route is not None else None
+        labels = (results[model.label_index] if results is not None
+                  and model.label_index is not None else None)
+        if observers.metrics is not None:
+            observers.metrics.record(self.route, model, variant, status,
+                                     time.perf_counter() - start, labels)
+        capture = observers.capture
+        if status == 200 and capture is not None and capture.sample():
+            capture.add(model.name, variant or ALL_TRAFFIC,
+                        headers.get(b"x-amzn-sagemaker-inference-id"),
+                        headers.get(b"content-type", b""), body, content_type, payload)
         if (route is not None and route.shadow is not None and feed is not None
                 and random.random() < route.shadow_share):
-            self._shadow(route.shadow, feed, model, route, scope)
+            self._shadow(route.shadow, feed, model, route, scope, headers, body)
 
     def _shadow(self, shadow: ModelVersion, feed: dict, served: ModelVersion, route: Route,
-                scope) -> None:
+                scope, headers: dict, body: bytes) -> None:
         """Score ``feed`` with the shadow version and record it; never raises."""
+        start = time.perf_counter()
         try:
             outputs, error = shadow.run(feed), None
         except Exception as exc:  # noqa: BLE001 - a failing shadow must not touch serving
             outputs, error = None, str(exc).splitlines()[0][:300] if str(exc) else repr(exc)
-        if self.shadow_log is not None:
-            self.shadow_log.write(scope.get("request_id", b"-"), served, route.name, shadow,
-                                  outputs, error)
+        observers = self.observers
+        if observers.shadow_log is not None:
+            observers.shadow_log.write(scope.get("request_id", b"-"), served, route.name,
+                                       shadow, outputs, error)
+        labels = (outputs[shadow.label_index] if outputs is not None
+                  and shadow.label_index is not None else None)
+        if observers.metrics is not None:
+            observers.metrics.record(self.route, shadow, SHADOW, 200 if outputs else 500,
+                                     time.perf_counter() - start, labels)
+        capture = observers.capture
+        if outputs is not None and capture is not None and capture.sample():
+            answer = {"outputs": [{"name": name, "data": value.tolist()}
+                                  for name, value in zip(shadow.output_names, outputs,
+                                                         strict=True)]}
+            capture.add(shadow.name, SHADOW, headers.get(b"x-amzn-sagemaker-inference-id"),
+                        headers.get(b"content-type", b""), body, _JSON, orjson.dumps(answer))
 
     def model(self, scope, headers: dict[bytes, bytes]) -> tuple[ModelVersion, list,
                                                                    Route | None]:
@@ -98,8 +155,8 @@ class InferenceEndpoint:
         raise NotImplementedError
 
     def answer(self, model: ModelVersion, headers: dict[bytes, bytes],
-               body: bytes) -> tuple[int, bytes, bytes, list, dict | None]:
-        """Return status, content type, body, extra headers and the scored feed."""
+               body: bytes) -> tuple[int, bytes, bytes, list, dict, list]:
+        """Return status, content type, body, extra headers, the scored feed and the outputs."""
         raise NotImplementedError
 
     async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
@@ -146,11 +203,12 @@ class V2Infer(InferenceEndpoint):
             _require_json(headers.get(b"content-type"))
         decoded = v2.decode_request(
             body, model, None if header_length is None else header_length.decode("latin-1"))
-        answer, json_length = v2.encode_response(model, decoded, run(model, decoded.feed))
+        results = run(model, decoded.feed)
+        answer, json_length = v2.encode_response(model, decoded, results)
         if json_length is None:
-            return 200, _JSON, answer, [], decoded.feed
+            return 200, _JSON, answer, [], decoded.feed, results
         return 200, b"application/octet-stream", answer, [
-            (b"inference-header-content-length", b"%d" % json_length)], decoded.feed
+            (b"inference-header-content-length", b"%d" % json_length)], decoded.feed, results
 
 
 class Invocations(InferenceEndpoint):
@@ -162,9 +220,11 @@ class Invocations(InferenceEndpoint):
         The model served when the request names none and the repository holds several.
     """
 
+    route = "invocations"
+
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
-                 default_model: str | None = None, shadow_log: ShadowLog | None = None):
-        super().__init__(repository, max_body_bytes, shadow_log)
+                 default_model: str | None = None, observers: Observers | None = None):
+        super().__init__(repository, max_body_bytes, observers)
         self.default_model = default_model
 
     def model(self, scope, headers):
@@ -204,11 +264,12 @@ class Invocations(InferenceEndpoint):
                                 f"on /invocations. Send text/csv or application/json.")
         results = run(model, feed)
         if accept == CSV:
-            return 200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), [], feed
+            return (200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), [], feed,
+                    results)
         if accept == CSV_HEADER:
             return (200, b"text/csv; charset=utf-8; header=present",
-                    tabular.write_csv(model, results, header=True), [], feed)
-        return 200, _JSON, tabular.write_json(model, results), [], feed
+                    tabular.write_csv(model, results, header=True), [], feed, results)
+        return 200, _JSON, tabular.write_json(model, results), [], feed, results
 
 
 def run(model: ModelVersion, feed: dict) -> list:

@@ -87,12 +87,15 @@ class ModelVersion:
     output_names: list[str] = field(init=False)
     tabular: bool = field(init=False)
     headers: list[tuple[bytes, bytes]] = field(init=False)  # X-Model-Name, X-Model-Version
+    label_index: int | None = field(init=False)  # the position of output 'label', if any
 
     def __post_init__(self) -> None:
         self.headers = [(b"x-model-name", self.name.encode()),
                         (b"x-model-version", str(self.version).encode())]
         self.input_specs = {spec.name: spec for spec in self.inputs}
         self.output_names = [spec.name for spec in self.outputs]
+        self.label_index = self.output_names.index("label") if "label" in self.output_names \
+            else None
         # Tabular: one [-1, 1] input per feature, so CSV and records can feed it column by column.
         self.tabular = bool(self.features) and all(
             f.name in self.input_specs and len(self.input_specs[f.name].shape) == 2
