@@ -326,6 +326,7 @@ def test_openapi_documents_every_route(server):
     assert doc["openapi"].startswith("3.")
     expected = {("get", p) for p in [
         "/", "/docs", "/openapi.json", "/health", "/version", "/ping", "/execution-parameters",
+        "/metrics",
         "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models", "/v2/models/{name}",
         "/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}",
         "/v2/models/{name}/versions/{version}/ready"]}
