@@ -4,7 +4,7 @@ All on the same rows (``mlprod.data.write_batch_input``, seeded, 10 bad lines), 
 ``python -m mlprod.batch`` process timed from its start to its exit (process start included),
 against ONNX Runtime alone on 1,000-row batches of the same rows in this process: the reference
 of issue 11's targets (in-process >= 0.1x, endpoint >= 0.03x). Every back end's ``.out`` must be
-the same bytes, or the run fails.
+the same bytes (and ``.errors`` too), or the run fails.
 
 ``.venv/bin/python benchmarks/batch_bench.py --rows 1000000 --out build/bench`` writes
 ``batch.json`` and ``batch.md``; ``benchmarks/bench.py`` (``make bench``) runs it too.
@@ -28,15 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 ORT_BATCH = 1_000
 
 
-def ort_alone(path: Path, model: Path, repeats: int = 3) -> float:
-    """Rows/s of ONNX Runtime ``run`` on 1,000-row batches of the file's good rows (best of repeats)."""
+def ort_feeds(path: Path, model: Path) -> tuple:
+    """The ONNX Runtime session and the feeds of the file's good rows (built once, not timed)."""
     from mlprod.batch import lines, scoring
 
     loaded = scoring.load_model(model.parent.parent.parent, model.parent.parent.name,
                                 int(model.parent.name))
     feeds = [lines.parse(chunk, loaded.features).feed
              for chunk in lines.read_chunks(path, 1 << 20)]
-    session = scoring.session_for(loaded)
+    return scoring.session_for(loaded), feeds
+
+
+def ort_alone(session, feeds: list, repeats: int = 2) -> float:
+    """Rows/s of ONNX Runtime ``run`` on 1,000-row batches of the feeds (best of repeats)."""
     best = 0.0
     for _ in range(repeats):
         rows = 0
@@ -59,7 +63,7 @@ def job(args: list[str], out: Path) -> dict:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
-    outputs = sorted(out.glob("*.out"))
+    outputs = sorted(out.glob("*.out")) + sorted(out.glob("*.errors"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in outputs)).hexdigest()
     return {"seconds": round(seconds, 3), "summary": done.stdout.strip(), "sha256": digest}
 
@@ -73,8 +77,9 @@ def run(rows: int, work: Path, repository: Path) -> dict:
     bad = [1 + i * (rows // 10) for i in range(10)] if rows >= 10 else []
     data.write_batch_input(source, rows, bad_lines=bad)
     model = repository / "penguins" / "1" / "model.onnx"
+    session, feeds = ort_feeds(source, model)
     report: dict = {"rows": rows, "bad_lines": len(bad), "cpus": os.cpu_count(),
-                    "ort_alone_rows_per_s": round(ort_alone(source, model))}
+                    "load_before": os.getloadavg()[0]}
     local = ["--input", str(source), "--model-repository", str(repository), "--model", "penguins",
              "--version", "1"]
     jobs = {"in-process": local}
@@ -82,17 +87,24 @@ def run(rows: int, work: Path, repository: Path) -> dict:
         jobs[f"dask, {workers} worker{'s' if workers > 1 else ''}"] = [
             *local, "--dask", "local", "--dask-workers", str(workers)]
     results = {}
+    # ONNX Runtime alone is timed right before each job, so each ratio compares figures taken
+    # under the same load (other work on the machine changes both alike).
     for name, args in jobs.items():
         print(f"batch: {name}", flush=True)
+        reference = ort_alone(session, feeds)
         results[name] = job(args, work / name.replace(" ", "-").replace(",", ""))
+        results[name]["ort_alone_rows_per_s"] = round(reference)
     print("batch: endpoint", flush=True)
     with LocalServer(repository) as server:
+        reference = ort_alone(session, feeds)
         results["endpoint"] = job(["--input", str(source), "--endpoint", server.url,
                                    "--model", "penguins", "--version", "1"], work / "endpoint")
+        results["endpoint"]["ort_alone_rows_per_s"] = round(reference)
     for result in results.values():
         result["rows_per_s"] = round(rows / result["seconds"])
-        result["x_ort_alone"] = round(result["rows_per_s"] / report["ort_alone_rows_per_s"], 4)
+        result["x_ort_alone"] = round(result["rows_per_s"] / result["ort_alone_rows_per_s"], 4)
     report["jobs"] = results
+    report["load_after"] = os.getloadavg()[0]
     digests = {r["sha256"] for r in results.values()}
     report["identical_outputs"] = len(digests) == 1
     if len(digests) != 1:
@@ -112,12 +124,15 @@ def markdown(r: dict) -> str:
     """The batch section of the benchmark report."""
     out = ["## Batch transform, file to file", "",
            f"{r['rows']:,} lines ({r['bad_lines']} bad) on {r['cpus']} cores; each job is a fresh "
-           f"`python -m mlprod.batch` process timed from start to exit. ONNX Runtime alone on "
-           f"1,000-row batches of the same rows: {r['ort_alone_rows_per_s']:,} rows/s. All "
-           f"`.out` files byte-identical: {'yes' if r['identical_outputs'] else '**no**'}.", "",
-           "| back end | seconds | rows/s | × ORT alone | job's own summary |", "|---|---|---|---|---|"]
+           f"`python -m mlprod.batch` process timed from start to exit, right after ONNX Runtime "
+           f"alone on 1,000-row batches of the same rows (its figure in the table). Load average "
+           f"{r['load_before']:.1f} before, {r['load_after']:.1f} after. All "
+           f"`.out` and `.errors` files byte-identical: {'yes' if r['identical_outputs'] else '**no**'}.", "",
+           "| back end | seconds | rows/s | ORT alone, rows/s | × ORT alone | job's own summary |",
+           "|---|---|---|---|---|---|"]
     for name, v in r["jobs"].items():
-        out.append(f"| {name} | {v['seconds']:.2f} | {v['rows_per_s']:,} | {v['x_ort_alone']:.3f} "
+        out.append(f"| {name} | {v['seconds']:.2f} | {v['rows_per_s']:,} | "
+                   f"{v['ort_alone_rows_per_s']:,} | {v['x_ort_alone']:.3f} "
                    f"| {v['summary'].removeprefix('mlprod.batch: ')} |")
     out += ["", "| target | measured | met |", "|---|---|---|"]
     out += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
