@@ -52,6 +52,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--capture-percent", type=float, default=None,
                         help="the share of answered requests captured, 0 to 100 (default 100 "
                              "when --capture-dir is given)")
+    parser.add_argument("--max-batch-delay-ms", type=float, default=0.0,
+                        help="dynamic batching: gather concurrent requests to one model version "
+                             "for up to this long and score them in one call (default 0: off)")
     parser.add_argument("--repository-poll-secs", type=float, default=1.0,
                         help="seconds between two reads of the repository under "
                              "--model-control poll (default 1)")
@@ -82,6 +85,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--capture-percent {args.capture_percent}: give a share from 0 to 100")
     if args.capture_percent > 0 and not args.capture_dir:
         parser.error("--capture-percent needs --capture-dir DIR: where the records go")
+    if not 0 <= args.max_batch_delay_ms <= 1000:
+        parser.error(f"--max-batch-delay-ms {args.max_batch_delay_ms}: give 0 (off) to 1000")
     if args.limit_concurrency < 1:
         parser.error(f"--limit-concurrency {args.limit_concurrency}: give at least 1")
     if not args.repository_poll_secs > 0 or args.repository_poll_secs == float("inf"):
@@ -148,7 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
                "max_body_bytes": args.max_body_bytes, "access_log": not args.no_access_log,
                "intra_op_num_threads": args.threads, "model_control": args.model_control,
                "repository_poll_secs": args.repository_poll_secs,
-               "capture_dir": args.capture_dir, "capture_percent": args.capture_percent}
+               "capture_dir": args.capture_dir, "capture_percent": args.capture_percent,
+               "max_batch_delay_ms": args.max_batch_delay_ms}
     settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": BoundedHttpTools,
                 "limit_concurrency": args.limit_concurrency, "access_log": False,
                 "server_header": False, "log_level": "info", "timeout_graceful_shutdown": 25}

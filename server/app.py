@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from server.accesslog import AccessLog
+from server.batching import Batcher
 from server.capture import Capture
 from server.context import RequestContext
 from server.endpoints import Endpoints
@@ -113,6 +114,7 @@ def create_app(
     repository_poll_secs: float = 1.0,
     capture_dir: str | os.PathLike | None = None,
     capture_percent: float = 0.0,
+    max_batch_delay_ms: float = 0.0,
 ) -> Starlette:
     """Create the server application for a model repository.
 
@@ -142,6 +144,9 @@ def create_app(
         Where data capture writes (SageMaker Model Monitor's layout); None: no capture.
     capture_percent : float
         The share of answered inference requests captured, 0 to 100.
+    max_batch_delay_ms : float
+        Dynamic batching: gather concurrent requests to one version for up to this long and
+        score them in one call; 0 turns it off.
 
     Raises
     ------
@@ -173,8 +178,12 @@ def create_app(
     capture = (Capture(capture_dir, capture_percent, on_error=metrics.capture_errors.inc)
                if capture_dir is not None and capture_percent > 0 else None)
     observers = Observers(metrics, capture, shadow_log)
-    infer = V2Infer(repository, max_body_bytes, observers)
-    invocations = Invocations(repository, max_body_bytes, default_model, observers)
+    if not 0 <= max_batch_delay_ms < float("inf"):
+        raise ValueError(f"max_batch_delay_ms={max_batch_delay_ms!r}; give 0 (off) or a "
+                         f"positive number of milliseconds.")
+    batcher = Batcher(max_batch_delay_ms / 1000) if max_batch_delay_ms > 0 else None
+    infer = V2Infer(repository, max_body_bytes, observers, batcher)
+    invocations = Invocations(repository, max_body_bytes, default_model, observers, batcher)
     docs = [doc for doc, _ in ROUTES]
     openapi = document(docs, sorted(repository.models), token=token is not None)
     openapi_bytes = json.dumps(openapi, indent=1).encode()

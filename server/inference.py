@@ -13,6 +13,7 @@ import time
 import orjson
 
 from server import tabular, v2
+from server.batching import Batcher
 from server.capture import Capture
 from server.errors import ApiError, header_count, shorten
 from server.layout import ALL_TRAFFIC, SHADOW
@@ -69,15 +70,19 @@ class InferenceEndpoint:
         Larger request bodies get a 413.
     observers : Observers, optional
         Metrics, capture and shadow log; none by default.
+    batcher : Batcher, optional
+        Gathers concurrent requests into one call (``--max-batch-delay-ms``); None scores each
+        request alone.
     """
 
     route = "infer"  # the metrics' route label
 
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
-                 observers: Observers | None = None):
+                 observers: Observers | None = None, batcher: Batcher | None = None):
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.observers = observers or Observers()
+        self.batcher = batcher
 
     async def __call__(self, scope, receive, send) -> None:
         start = time.perf_counter()
@@ -88,8 +93,8 @@ class InferenceEndpoint:
         try:
             model, model_headers, route = self.model(scope, headers)
             body = await self._body(receive, headers)
-            status, content_type, payload, extra, feed, results = self.answer(model, headers,
-                                                                              body)
+            status, content_type, payload, extra, feed, results = await self.answer(
+                model, headers, body)
         except ApiError as exc:
             status, content_type, extra = exc.status, _JSON, [
                 (k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
@@ -154,10 +159,19 @@ class InferenceEndpoint:
         """
         raise NotImplementedError
 
-    def answer(self, model: ModelVersion, headers: dict[bytes, bytes],
-               body: bytes) -> tuple[int, bytes, bytes, list, dict, list]:
+    async def answer(self, model: ModelVersion, headers: dict[bytes, bytes],
+                     body: bytes) -> tuple[int, bytes, bytes, list, dict, list]:
         """Return status, content type, body, extra headers, the scored feed and the outputs."""
         raise NotImplementedError
+
+    async def score(self, model: ModelVersion, feed: dict) -> list:
+        """Run the model on ``feed``, alone or in a dynamic batch; a refusal is a 400."""
+        if self.batcher is None:
+            return run(model, feed)
+        try:
+            return await self.batcher.run(model, feed)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            raise _refused(model, exc) from None
 
     async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
         limit = self.max_body_bytes
@@ -197,13 +211,13 @@ class V2Infer(InferenceEndpoint):
             return found, found.headers, None
         return model.route(headers.get(_TARGET_VARIANT))
 
-    def answer(self, model, headers, body):
+    async def answer(self, model, headers, body):
         header_length = headers.get(b"inference-header-content-length")
         if header_length is None:
             _require_json(headers.get(b"content-type"))
         decoded = v2.decode_request(
             body, model, None if header_length is None else header_length.decode("latin-1"))
-        results = run(model, decoded.feed)
+        results = await self.score(model, decoded.feed)
         answer, json_length = v2.encode_response(model, decoded, results)
         if json_length is None:
             return 200, _JSON, answer, [], decoded.feed, results
@@ -223,8 +237,9 @@ class Invocations(InferenceEndpoint):
     route = "invocations"
 
     def __init__(self, repository: Repository, max_body_bytes: int = 6_291_456,
-                 default_model: str | None = None, observers: Observers | None = None):
-        super().__init__(repository, max_body_bytes, observers)
+                 default_model: str | None = None, observers: Observers | None = None,
+                 batcher: Batcher | None = None):
+        super().__init__(repository, max_body_bytes, observers, batcher)
         self.default_model = default_model
 
     def model(self, scope, headers):
@@ -252,7 +267,7 @@ class Invocations(InferenceEndpoint):
                             f"header X-Amzn-SageMaker-Target-Model (e.g. '{names[0]}' or "
                             f"'{names[0]}/2'), or start the server with --default-model.")
 
-    def answer(self, model, headers, body):
+    async def answer(self, model, headers, body):
         content_type = media_type(headers.get(b"content-type"))
         accept = _accept(headers.get(b"accept"))
         if content_type == CSV:
@@ -262,7 +277,7 @@ class Invocations(InferenceEndpoint):
         else:
             raise ApiError(415, f"Content-Type {shorten(content_type or None)} is not supported "
                                 f"on /invocations. Send text/csv or application/json.")
-        results = run(model, feed)
+        results = await self.score(model, feed)
         if accept == CSV:
             return (200, b"text/csv; charset=utf-8", tabular.write_csv(model, results), [], feed,
                     results)
@@ -277,10 +292,14 @@ def run(model: ModelVersion, feed: dict) -> list:
     try:
         return model.run(feed)
     except Exception as exc:  # onnxruntime raises several unrelated types
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ApiError(400, f"Model '{model.name}' version {model.version} cannot score this "
-                            f"input: {first_line[:300]}. Check the values against "
-                            f"GET /v2/models/{model.name}.") from None
+        raise _refused(model, exc) from None
+
+
+def _refused(model: ModelVersion, exc: Exception) -> ApiError:
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ApiError(400, f"Model '{model.name}' version {model.version} cannot score this "
+                         f"input: {first_line[:300]}. Check the values against "
+                         f"GET /v2/models/{model.name}.")
 
 
 def media_type(header: bytes | None) -> str:
