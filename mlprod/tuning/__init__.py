@@ -7,7 +7,8 @@ preprocessing + model pipeline of :func:`mlprod.data.make_pipeline`, so that imp
 are refitted inside every cross-validation fold. :func:`default_search` is lesson 02's search and
 :func:`search_best_pipeline` its refitted winner, version 2 ("candidate") of the course model.
 
-Searches run in parallel on the local cores through joblib, or on a Dask cluster when given one.
+Searches run in parallel on the local cores through joblib, or on a Dask cluster when given one
+(:mod:`mlprod.tuning.backends`; ``backends.CONNECT_TIMEOUT`` is how long to wait for a scheduler).
 
 One idea per module:
 
@@ -21,7 +22,6 @@ One idea per module:
 """
 
 from mlprod.explore import round_sig
-from mlprod.tuning.backends import CONNECT_TIMEOUT, cluster_backend, connect, run_on
 from mlprod.tuning.curves import validation_curve
 from mlprod.tuning.plots import (
     PlotFigure,
@@ -30,7 +30,6 @@ from mlprod.tuning.plots import (
     plot_validation_curve,
     score_table,
 )
-from mlprod.tuning.progress import FitProgress, tracked_search
 from mlprod.tuning.results import SearchResult, best_per_family
 from mlprod.tuning.saving import save_choice
 from mlprod.tuning.search import compare, default_search, search, search_best_pipeline
@@ -45,10 +44,11 @@ from mlprod.tuning.spaces import (
     training_data,
 )
 
+# The adapters (progress, backends) stay in their modules: settings such as
+# backends.CONNECT_TIMEOUT are read there, so a copy here would be a setting that does nothing.
 __all__ = [
-    "CONNECT_TIMEOUT", "FAMILIES", "FULL_SPACES", "METHODS", "QUICK_SPACES", "SEED", "FitProgress",
-    "PlotFigure", "SearchResult", "best_per_family", "cluster_backend", "compare", "connect",
-    "default_search", "default_spaces", "estimator", "plot_families", "plot_heatmap",
-    "plot_validation_curve", "round_sig", "run_on", "save_choice", "score_table", "search",
-    "search_best_pipeline", "training_data", "tracked_search", "validation_curve",
+    "FAMILIES", "FULL_SPACES", "METHODS", "QUICK_SPACES", "SEED", "PlotFigure", "SearchResult",
+    "best_per_family", "compare", "default_search", "default_spaces", "estimator",
+    "plot_families", "plot_heatmap", "plot_validation_curve", "round_sig", "save_choice",
+    "score_table", "search", "search_best_pipeline", "training_data", "validation_curve",
 ]
