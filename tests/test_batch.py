@@ -266,3 +266,34 @@ def test_progress_bar_and_summary_line(rows_file, tmp_path, capsys):
     assert out.startswith(f"mlprod.batch: {N_LINES:,} rows in ")
     assert "rows/s), " in out and f"{len(BAD_ALL)} bad lines, 1 file written" in out
     assert out.count("\n") == 1
+
+
+def test_ctrl_c_keeps_finished_files_and_names_them(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (folder / name).write_text("39.1,18.7,181,3750,Dream,male\n" * 10)
+    model = scoring.load_model(quickstart.model_repository(), "penguins")
+
+    class Interrupted(batch.InProcess):
+        def map(self, path, chunks, json_lines, join_source):
+            for rendered in super().map(path, chunks, json_lines, join_source):
+                if path.name == "b.csv":
+                    raise KeyboardInterrupt
+                yield rendered
+
+    inputs = batch.list_inputs(folder, tmp_path / "out")
+    with pytest.raises(batch.Stopped, match="Stopped by SIGINT: finished files: a.csv; b.csv "
+                                            "was not finished") as stopped:
+        batch.run(Interrupted(model), inputs, tmp_path / "out", batch.MB)
+    assert stopped.value.summary.written == ["a.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.csv.errors", "a.csv.out"]
+
+
+def test_a_lone_carriage_return_in_a_line_makes_that_line_bad_not_its_chunk():
+    # pandas would split the line in two; the careful path refuses it, as the server's csv would
+    chunk = lines.Chunk(1, b"39.1,18.7,181,3750,Dream\rx,male\n40,17,190,3400,Biscoe,female\n")
+    rows = lines.parse(chunk, data.schema())
+    assert rows.good.tolist() == [1]
+    assert rows.errors[0][0] == 1 and rows.errors[0][1].startswith("not CSV (new-line character")
+    assert rows.feed["island"].ravel().tolist() == ["Biscoe"]

@@ -172,7 +172,10 @@ class Endpoint:
                 body = b"\n".join([self._names, *group, b""])
             where = f"lines {chunk.first_line + good[start]}-{chunk.first_line + good[stop - 1]}"
             answer = self._post(body, content_type, where)
-            got = read_csv_answers(answer, self.classes, len(group))
+            try:
+                got = read_csv_answers(answer, self.classes, len(group))
+            except ValueError as exc:
+                raise BatchError(f"POST {self.url}/invocations ({where}): {exc}") from None
             labels.append(got[0][:stop - start])
             probabilities.append(got[1][:stop - start])
         answers = Answers(rows.first_line, rows.n_lines, rows.good, np.concatenate(labels),

@@ -159,10 +159,13 @@ def parse(chunk: Chunk, features: list[dict[str, str]], json_lines: bool = False
         text = b"\n".join([lines[i] for i in good])
     names = [f["name"] for f in features]
     numeric = [f["name"] for f in features if f["kind"] == "numeric"]
-    frame = pd.read_csv(io.BytesIO(text), header=None, names=names, engine="c",
-                        keep_default_na=False, na_values={c: [""] for c in numeric},
-                        dtype={f["name"]: object for f in features if f["kind"] != "numeric"},
-                        skip_blank_lines=False, low_memory=False)
+    try:
+        frame = pd.read_csv(io.BytesIO(text), header=None, names=names, engine="c",
+                            keep_default_na=False, na_values={c: [""] for c in numeric},
+                            dtype={f["name"]: object for f in features if f["kind"] != "numeric"},
+                            skip_blank_lines=False, low_memory=False)
+    except (ValueError, pd.errors.ParserError):  # e.g. a lone "\r" inside a line
+        return _parse_slow(chunk, features)
     if len(frame) != len(good):  # pandas saw the lines differently: let the careful path decide
         return _parse_slow(chunk, features)
     columns = {name: frame[name] for name in names}
