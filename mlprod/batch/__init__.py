@@ -20,16 +20,16 @@ import os
 from typing import Any
 
 from mlprod.batch.answers import Answers, Rendered, render
-from mlprod.batch.cluster import DaskCluster
+from mlprod.batch.cluster import DaskCluster, predictions
 from mlprod.batch.endpoint import Endpoint
 from mlprod.batch.inprocess import InProcess
 from mlprod.batch.job import Stopped, Summary, list_inputs, run
 from mlprod.batch.lines import Chunk, parse, read_chunks
 from mlprod.batch.scoring import BatchError, ModelFile, load_model
 
-__all__ = ["transform", "BatchError", "Stopped", "Summary", "InProcess", "Endpoint", "DaskCluster",
-           "ModelFile", "load_model", "Chunk", "read_chunks", "parse", "Answers", "Rendered",
-           "render"]
+__all__ = ["transform", "run", "list_inputs", "BatchError", "Stopped", "Summary", "InProcess",
+           "Endpoint", "DaskCluster", "predictions", "ModelFile", "load_model", "Chunk",
+           "read_chunks", "parse", "Answers", "Rendered", "render"]
 
 MB = 1_048_576
 
