@@ -10,9 +10,13 @@ import signal
 import sys
 import tempfile
 
+from server import platforms
+
 DESCRIPTION = """Serve the ONNX models of a model repository over the Open Inference Protocol (V2)
-and the SageMaker /ping + /invocations contract. `serve` is the SageMaker mode: host 0.0.0.0,
-port $SAGEMAKER_BIND_TO_PORT (default 8080), repository /opt/ml/model."""
+and the SageMaker /ping + /invocations contract. `serve` is the container's mode: host 0.0.0.0,
+port 8080 or the one the platform sets ($SAGEMAKER_BIND_TO_PORT, Vertex AI's $AIP_HTTP_PORT,
+Cloud Foundry's and Knative's $PORT), repository /opt/ml/model (or a local $AIP_STORAGE_URI), and
+Vertex AI's $AIP_HEALTH_ROUTE and $AIP_PREDICT_ROUTE served when set."""
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,14 +64,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "--model-control poll (default 1)")
     args = parser.parse_args(argv)
     serve = args.mode == "serve"
+    args.platform_routes = {}
+    platform = None
+    if serve:  # the platforms' variables (SageMaker, Vertex AI, Cloud Foundry, Knative)
+        try:
+            platform = platforms.from_environment(repository_given=args.model_repository
+                                                  is not None)
+        except platforms.PlatformError as exc:
+            parser.error(str(exc))
+        args.platform_routes = platform.routes
+        for note in platform.notes:
+            print(f"note: {note}", file=sys.stderr)
     if args.model_repository is None:
         if not serve:
             parser.error("--model-repository is required (or run `python -m server serve`)")
-        args.model_repository = "/opt/ml/model"
+        args.model_repository = platform.repository or platforms.BAKED_MODEL
     if args.host is None:
         args.host = "0.0.0.0" if serve else "127.0.0.1"
     if args.port is None:
-        args.port = _env_number(parser, "SAGEMAKER_BIND_TO_PORT", 8080, int) if serve else 8000
+        args.port = (platform.port or 8080) if serve else 8000
     if args.workers is None:
         args.workers = _env_number(parser, "SAGEMAKER_MODEL_SERVER_WORKERS", 1, int) if serve else 1
     if args.model_control is None:
@@ -154,7 +169,8 @@ def _serve(args: argparse.Namespace) -> int:
                "intra_op_num_threads": args.threads, "model_control": args.model_control,
                "repository_poll_secs": args.repository_poll_secs,
                "capture_dir": args.capture_dir, "capture_percent": args.capture_percent,
-               "max_batch_delay_ms": args.max_batch_delay_ms}
+               "max_batch_delay_ms": args.max_batch_delay_ms,
+               "platform_routes": args.platform_routes}
     settings = {"host": args.host, "port": args.port, "loop": "uvloop", "http": BoundedHttpTools,
                 "limit_concurrency": args.limit_concurrency, "access_log": False,
                 "server_header": False, "log_level": "info", "timeout_graceful_shutdown": 25}

@@ -115,6 +115,7 @@ def create_app(
     capture_dir: str | os.PathLike | None = None,
     capture_percent: float = 0.0,
     max_batch_delay_ms: float = 0.0,
+    platform_routes: dict[str, str] | None = None,
 ) -> Starlette:
     """Create the server application for a model repository.
 
@@ -147,6 +148,9 @@ def create_app(
     max_batch_delay_ms : float
         Dynamic batching: gather concurrent requests to one version for up to this long and
         score them in one call; 0 turns it off.
+    platform_routes : dict, optional
+        A platform's own routes (Vertex AI's ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``):
+        ``{"health": path, "predict": path}``, answered as ``/ping`` and ``/invocations``.
 
     Raises
     ------
@@ -203,6 +207,13 @@ def create_app(
     routes = [Route(doc.path, handlers.get(name) or getattr(endpoints, name),
                     methods=[doc.method], name=f"{name}:{doc.path}")
               for doc, name in ROUTES]
+    platform_routes = platform_routes or {}
+    if "health" in platform_routes:  # first: the router tries routes in order
+        routes.insert(0, Route(platform_routes["health"], endpoints.ping, methods=["GET"],
+                               name="platform:health"))
+    if "predict" in platform_routes:
+        routes.insert(0, Route(platform_routes["predict"], invocations, methods=["POST"],
+                               name="platform:predict"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
