@@ -35,11 +35,19 @@ from mlprod.monitoring.drift import (
     violations,
     write_violations,
 )
+from mlprod.monitoring.exporter import DriftExporter, drift_metrics_text
+from mlprod.monitoring.prometheus import (
+    PromtoolError,
+    check_prometheus_config,
+    promtool,
+    write_prometheus_config,
+)
 from mlprod.monitoring.quality import join_ground_truth, model_quality
 
 __all__ = [
     "Baseline", "suggest_baseline", "read_baseline", "DEFAULT_THRESHOLDS", "STATISTICS",
     "CONSTRAINTS", "read_capture", "CaptureProblem", "CaptureWarning", "drift_report",
     "violations", "write_violations", "flagged_features", "psi", "join_ground_truth",
-    "model_quality",
+    "model_quality", "write_prometheus_config", "check_prometheus_config", "promtool",
+    "PromtoolError", "DriftExporter", "drift_metrics_text",
 ]
