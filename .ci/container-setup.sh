@@ -30,14 +30,17 @@ if ((${#missing[@]})); then
 fi
 
 # The sandbox refuses setrlimit (so no default ulimits) and has a hybrid cgroup layout that crun
-# cannot use: run with runc, cgroupfs and file events (the same file mlprod.container uses).
+# cannot use: run with runc, cgroupfs and file events. These settings live in the shipped
+# containers.conf, the same file mlprod.container uses; no podman flag repeats them.
 tmp_conf="$(mktemp "${CONF}.XXXXXX")"
 install -m 644 "$(dirname "$0")/../mlprod/templates/container/containers.conf" "$tmp_conf"
 mv -f "$tmp_conf" "$CONF"
 export CONTAINERS_CONF="$CONF"
 log "podman configuration: $CONF"
 
-P=(podman --storage-driver=vfs --cgroup-manager=cgroupfs --events-backend=file --runtime runc)
+# The storage driver is the one setting containers.conf cannot hold: the same single flag as
+# mlprod.container.PODMAN.
+P=(podman --storage-driver=vfs)
 
 recipe_of() {
   "${P[@]}" image inspect --format '{{index .Labels "mlprod.base.recipe"}}' "$BASE_IMAGE" 2>/dev/null

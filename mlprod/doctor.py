@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -59,11 +58,14 @@ def _package(name: str, needed_for: str) -> Check:
 
 
 def _engine_works(command: str) -> bool:
-    """Tell whether a container engine answers (``info`` needs a running engine; ``--version`` does not)."""
-    try:
-        return subprocess.run([command, "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    """Tell whether a container engine answers (``info`` needs a running engine; ``--version`` does not).
+
+    podman is asked with the kit's settings (its containers.conf and storage driver), exactly as
+    :mod:`mlprod.container` calls it, so the report agrees with what lesson 05 will find.
+    """
+    from mlprod.container.engines import engine_works  # on use: `import mlprod` stays cheap
+
+    return engine_works(command, timeout=20)
 
 
 def _tool(command: str, needed_for: str, fix: str) -> Check:

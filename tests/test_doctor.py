@@ -36,3 +36,15 @@ def test_engine_without_daemon_is_not_counted(monkeypatch, tmp_path):
 
 def test_tools_can_be_skipped():
     assert set(doc.doctor(tools=False).name) == {"python", *doc.PACKAGES}
+
+
+def test_podman_is_asked_with_the_kits_settings(monkeypatch, tmp_path):
+    # A podman that fails unless it is run the way mlprod.container runs it: with the kit's
+    # storage flag and its containers.conf.
+    fake = tmp_path / "podman"
+    fake.write_text('#!/bin/sh\n[ "$1" = --storage-driver=vfs ] && [ "$2" = info ] && '
+                    '[ -f "$CONTAINERS_CONF" ] || exit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}")
+    monkeypatch.delenv("CONTAINERS_CONF", raising=False)
+    assert doc._tool("podman", "building the image", "apt-get install -y podman").found
