@@ -167,6 +167,16 @@ def test_given_training_data_is_used_as_given(split):
     assert tuning.training_data(rows, split.y_train)[0] is rows
 
 
+def test_validation_curve_matches_cross_validation(split):
+    curve = tuning.validation_curve("decision_tree", "max_depth", [1, None], cv=3)
+    assert curve.value.tolist() == [1, None]
+    assert curve.attrs == {"name": "max_depth", "family": "decision_tree", "scoring": "accuracy"}
+    test, train = _independent_scores(split, tuning.estimator("decision_tree", max_depth=None))
+    assert curve.cv_mean.iloc[1] == pytest.approx(test.mean())
+    assert curve.train_mean.iloc[1] == pytest.approx(train.mean()) == pytest.approx(1.0)
+    assert curve.train_mean.iloc[0] < curve.train_mean.iloc[1]  # a stump underfits
+
+
 def test_search_best_pipeline_is_the_default_searchs_winner_and_deterministic(split):
     pipe = tuning.search_best_pipeline()
     again = tuning.search_best_pipeline()

@@ -15,8 +15,9 @@ SMALL = {"C": [0.01, 1.0, 100.0]}
 
 
 @pytest.fixture(scope="module")
-def lr_grid():
-    return tuning.search("logistic_regression", SMALL, cv=3, progress=False)
+def serial():
+    """The reference: the same search, one fit at a time in this process."""
+    return tuning.search("logistic_regression", SMALL, cv=3, progress=False, n_jobs=1)
 
 
 _FITTED_ON: list[str] = []
@@ -48,17 +49,17 @@ def test_progress_bar_grows_with_each_halving_round(capsys):
     assert f"{result.n_fits}/{result.n_fits}" in capsys.readouterr().err
 
 
-def test_n_jobs_and_an_explicit_joblib_backend_do_not_change_the_result(lr_grid):
+def test_n_jobs_and_an_explicit_joblib_backend_do_not_change_the_result(serial):
     # Worker processes receive the search by pickling; its progress bar must stay here.
     with joblib.parallel_config(backend="loky", n_jobs=2):
         other = tuning.search("logistic_regression", SMALL, cv=3, progress=True)
-    serial = tuning.search("logistic_regression", SMALL, cv=3, progress=False, n_jobs=1)
-    for result in (other, serial):
+    threads = tuning.search("logistic_regression", SMALL, cv=3, progress=False, n_jobs=2)
+    for result in (other, threads):
         pd.testing.assert_frame_equal(result.results.drop(columns="fit_time"),
-                                      lr_grid.results.drop(columns="fit_time"))
+                                      serial.results.drop(columns="fit_time"))
 
 
-def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(lr_grid):
+def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(serial):
     from dask.distributed import Client, LocalCluster
 
     _FITTED_ON.clear()
@@ -71,7 +72,7 @@ def test_dask_path_fits_on_the_cluster_and_gives_the_local_result(lr_grid):
     assert _FITTED_ON.count(worker) == result.n_fits == 9
     assert _FITTED_ON.count("here") == 1 and len(_FITTED_ON) == 10
     columns = ["C", "mean_score", "std_score", "mean_train_score", "rank"]
-    pd.testing.assert_frame_equal(result.results[columns], lr_grid.results[columns])
+    pd.testing.assert_frame_equal(result.results[columns], serial.results[columns])
 
 
 def test_an_unreachable_scheduler_is_named_with_the_fix(monkeypatch):

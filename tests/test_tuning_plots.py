@@ -8,34 +8,15 @@ import joblib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from sklearn.model_selection import StratifiedKFold, cross_validate
 
-from mlprod import data, tuning
+from mlprod import tuning
 
 SMALL = {"C": [0.01, 1.0, 100.0]}
-
-
-def _independent_scores(split, model, cv=3, seed=data.SEED):
-    """Cross-validate the pipeline directly with scikit-learn, on the folds the search uses."""
-    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
-    scores = cross_validate(data.make_pipeline(model), split.X_train, split.y_train, cv=folds,
-                            return_train_score=True)
-    return scores["test_score"], scores["train_score"]
 
 
 @pytest.fixture(scope="module")
 def lr_grid():
     return tuning.search("logistic_regression", SMALL, cv=3, progress=False)
-
-
-def test_validation_curve_matches_cross_validation(split):
-    curve = tuning.validation_curve("decision_tree", "max_depth", [1, None], cv=3)
-    assert curve.value.tolist() == [1, None]
-    assert curve.attrs == {"name": "max_depth", "family": "decision_tree", "scoring": "accuracy"}
-    test, train = _independent_scores(split, tuning.estimator("decision_tree", max_depth=None))
-    assert curve.cv_mean.iloc[1] == pytest.approx(test.mean())
-    assert curve.train_mean.iloc[1] == pytest.approx(train.mean()) == pytest.approx(1.0)
-    assert curve.train_mean.iloc[0] < curve.train_mean.iloc[1]  # a stump underfits
 
 
 def test_plots_draw_what_they_are_given(lr_grid):
