@@ -7,6 +7,7 @@ late labels by inferenceId and accuracy per hour and variant.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -216,3 +217,20 @@ def test_a_request_of_several_rows_takes_a_list_of_labels(scored, tmp_path):
     truth = {"batch-1": [labels[0], labels[1], "Nope"]}
     joined = monitoring.join_ground_truth(monitoring.read_capture(tmp_path), truth)
     assert joined["correct"].tolist() == [True, True, False]
+
+
+def test_base64_bodies_and_bodies_without_a_content_type(scored, tmp_path):
+    rows, labels, probs = scored
+    plain = record(v2_input(rows[:2]), v2_output(labels[:2], probs[:2]), "", "", START, "a")
+    del plain["captureData"]["endpointInput"]["observedContentType"]  # tritonclient sends none
+    coded = record(csv_input(rows[2:4], False), csv_output(labels[2:4], probs[2:4], False),
+                   "text/csv", "text/csv", START, "b")
+    for part in coded["captureData"].values():
+        part["data"] = base64.b64encode(part["data"].encode()).decode()
+        part["encoding"] = "BASE64"
+    npy = record("\x93NUMPY", "", "application/x-npy", "application/json", START, "c")
+    write_records(tmp_path, "penguins", "AllTraffic", START, [plain, coded, npy])
+    with pytest.warns(monitoring.CaptureWarning, match=":3: .*'application/x-npy'"):
+        got = monitoring.read_capture(tmp_path)
+    pd.testing.assert_frame_equal(got[data.FEATURES], rows[:4].reset_index(drop=True))
+    assert got["inference_id"].tolist() == ["a", "a", "b", "b"]

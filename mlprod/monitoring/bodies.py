@@ -30,7 +30,8 @@ class BodyError(ValueError):
 def body_text(part: object, where: str) -> tuple[str, str]:
     """Return ``(text, kind)`` of a capture's ``endpointInput``/``endpointOutput``; kind json/csv.
 
-    The kind comes from ``observedContentType``, else from ``encoding``; ``encoding: BASE64``
+    The kind comes from ``observedContentType``, else from ``encoding``, else from the text
+    itself (``{`` or ``[`` first: JSON; CSV when no type was observed). ``encoding: BASE64``
     means ``data`` holds the body's bytes in base 64.
     """
     if not isinstance(part, dict) or not isinstance(part.get("data"), str):
@@ -44,12 +45,16 @@ def body_text(part: object, where: str) -> tuple[str, str]:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise BodyError(f"{where}.data is not base-64 UTF-8 text ({exc}).") from None
     ctype = str(part.get("observedContentType") or "").lower()
-    if "csv" in ctype or (not ctype and encoding == "CSV"):
+    if "csv" in ctype:
         return text, "csv"
-    if "json" in ctype or (not ctype and encoding == "JSON"):
+    if "json" in ctype:
         return text, "json"
-    if not ctype and encoding == "BASE64":
-        return text, "json" if text.lstrip()[:1] in ("{", "[") else "csv"
+    if not ctype and encoding in ("CSV", "JSON"):
+        return text, encoding.lower()
+    if text.lstrip()[:1] in ("{", "["):  # V2 reads JSON whatever the type (tritonclient sends none)
+        return text, "json"
+    if not ctype:
+        return text, "csv"
     raise BodyError(f"{where}.observedContentType is {part.get('observedContentType')!r}; "
                     f"only JSON and CSV bodies can be read back.")
 
