@@ -23,11 +23,11 @@ from mlprod.batch.answers import Answers, Rendered, render
 from mlprod.batch.cluster import DaskCluster, predictions
 from mlprod.batch.endpoint import Endpoint
 from mlprod.batch.inprocess import InProcess
-from mlprod.batch.job import Stopped, Summary, list_inputs, run
+from mlprod.batch.job import Stopped, StopRequest, Summary, list_inputs, run
 from mlprod.batch.lines import Chunk, parse, read_chunks
 from mlprod.batch.scoring import BatchError, ModelFile, load_model
 
-__all__ = ["transform", "run", "list_inputs", "BatchError", "Stopped", "Summary", "InProcess",
+__all__ = ["transform", "run", "list_inputs", "BatchError", "Stopped", "StopRequest", "Summary", "InProcess",
            "Endpoint", "DaskCluster", "predictions", "ModelFile", "load_model", "Chunk",
            "read_chunks", "parse", "Answers", "Rendered", "render"]
 
@@ -39,7 +39,8 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
               version: int | str | None = None, endpoint: str | None = None, dask: Any = None,
               dask_workers: int | None = None, max_payload_mb: float = 6,
               batch_strategy: str = "MultiRecord", join_source: str | None = None,
-              progress: bool | None = None, **endpoint_options: Any) -> Summary:
+              progress: bool | None = None, stop: StopRequest | None = None,
+              **endpoint_options: Any) -> Summary:
     """Score a file, or a folder of files, into ``output``; return what was done.
 
     Parameters
@@ -66,6 +67,8 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
         ``"input"`` prefixes each answer with its input line and a comma.
     progress : bool, optional
         A progress bar; default when standard error is a terminal.
+    stop : StopRequest, optional
+        Set by signal handlers to stop the job between chunks (see ``python -m mlprod.batch``).
     **endpoint_options
         ``concurrency``, ``retries``, ``backoff``, ``timeout``, ``token`` for :class:`Endpoint`.
 
@@ -99,4 +102,4 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
         backend = (InProcess(loaded, batch_strategy) if dask is None
                    else DaskCluster(loaded, dask, dask_workers, batch_strategy))
     return run(backend, inputs, output, int(max_payload_mb * MB), join_source == "input",
-               progress)
+               progress, stop)

@@ -12,17 +12,24 @@ import signal
 import sys
 
 from mlprod.batch import BatchError, Stopped, transform
+from mlprod.batch.job import StopRequest
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the job is, so it stops as cleanly as after Ctrl-C."""
+def _handle_signals(stop: StopRequest) -> dict:
+    """On SIGINT or SIGTERM, ask the job to stop at its next safe point (between chunks).
 
-    signal_name = "SIGTERM"
+    A second Ctrl-C interrupts at once (Python's own KeyboardInterrupt): a way out of a long wait.
+    Returns the handlers replaced, to put back.
+    """
+    def handler(signum, frame) -> None:
+        name = signal.Signals(signum).name
+        stop.set(name)
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        else:
+            signal.signal(signum, signal.SIG_IGN)
 
-
-def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the cleanup
-    raise _Terminated()
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +73,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the job; return the exit status."""
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    stop = StopRequest()
+    previous = _handle_signals(stop)
+    try:
+        return _main(args, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(args: argparse.Namespace, stop: StopRequest) -> int:
     options = {} if args.concurrency is None else {"concurrency": args.concurrency}
     try:
         summary = transform(
@@ -74,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             version=args.version, endpoint=args.endpoint, dask=args.dask,
             dask_workers=args.dask_workers, max_payload_mb=args.max_payload_mb,
             batch_strategy=args.batch_strategy, join_source=args.join_source,
-            progress=args.progress, **options)
+            progress=args.progress, stop=stop, **options)
     except BatchError as exc:
         print(f"mlprod.batch: {exc}", file=sys.stderr)
         return 1
@@ -82,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlprod.batch: {exc}", file=sys.stderr)
         return 143 if exc.signal_name == "SIGTERM" else 130
     except KeyboardInterrupt as exc:  # before the job started: nothing was written
-        name = getattr(exc, "signal_name", "SIGINT")
+        name = getattr(exc, "signal_name", None) or stop.signal_name or "SIGINT"
         print(f"mlprod.batch: Stopped by {name} before any file was written.", file=sys.stderr)
         return 143 if name == "SIGTERM" else 130
     print(f"mlprod.batch: {summary.line()}")

@@ -80,8 +80,31 @@ def list_inputs(path: str | os.PathLike, output: str | os.PathLike) -> list[Path
     return files
 
 
+class StopRequest:
+    """A stop asked for by a signal handler, acted on between chunks (a safe point).
+
+    Raising from a signal handler could land anywhere (inside a library, a ``finally``, a
+    destructor, where Python only prints "Exception ignored"); setting this instead lets the
+    job stop where it knows what is finished.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def set(self, signal_name: str) -> None:
+        self.signal_name = signal_name
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt (naming the signal) if a stop was asked for."""
+        if self.signal_name is not None:
+            exc = KeyboardInterrupt()
+            exc.signal_name = self.signal_name  # type: ignore[attr-defined]
+            raise exc
+
+
 def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload_bytes: int,
-        join_source: bool = False, progress: bool | None = None) -> Summary:
+        join_source: bool = False, progress: bool | None = None,
+        stop: StopRequest | None = None) -> Summary:
     """Score every input file with ``backend``; return the summary.
 
     Parameters
@@ -98,6 +121,8 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
         Prefix each answer with its input line.
     progress : bool, optional
         Show a progress bar; default only when standard error is a terminal.
+    stop : StopRequest, optional
+        Checked between chunks and files (the command line's SIGINT and SIGTERM handlers set it).
 
     Raises
     ------
@@ -128,11 +153,13 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
         bar = tqdm(total=sum(p.stat().st_size for p in todo), unit="B", unit_scale=True,
                    desc="batch", file=sys.stderr)
     try:
+        stop = stop or StopRequest()
         backend.open()
         summary.backend = backend.description
         for path in todo:
+            stop.check()
             summary.unfinished = path.name
-            _one_file(backend, path, output, max_payload_bytes, join_source, summary, bar)
+            _one_file(backend, path, output, max_payload_bytes, join_source, summary, bar, stop)
             summary.written.append(path.name)
             summary.unfinished = None
     except KeyboardInterrupt as exc:
@@ -147,7 +174,7 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
 
 
 def _one_file(backend: Any, path: Path, output: Path, max_payload_bytes: int, join_source: bool,
-              summary: Summary, bar: Any) -> None:
+              summary: Summary, bar: Any, stop: StopRequest) -> None:
     out = output / f"{path.name}.out"
     errors = output / f"{path.name}.errors"
     for name in (out.name, errors.name):  # temporary files a killed run left behind
@@ -159,6 +186,7 @@ def _one_file(backend: Any, path: Path, output: Path, max_payload_bytes: int, jo
         with atomic_open(out, "wb") as answers_file, \
                 atomic_open(errors, "w", encoding="utf-8") as errors_file:
             for rendered in backend.map(path, chunks, is_json_lines(path), join_source):
+                stop.check()
                 answers_file.write(rendered.text)
                 errors_file.writelines(f"{line}: {reason}\n" for line, reason in rendered.errors)
                 summary.rows += rendered.n_lines
