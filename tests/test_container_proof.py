@@ -90,6 +90,21 @@ def test_the_proofs_calls_answer_like_onnxruntime_outside_a_container():
     assert body["inputs"][5]["data"][1] == ""  # sex missing: ""
 
 
+def test_summary_reads_new_records_and_old_ones():
+    figures = {"engine": "podman", "base_image": container.LOCAL_BASE_IMAGE, "build_seconds": 49.2,
+               "image_mb": 385.7, "base_image_mb": 183.4, "ready_seconds": 0.71,
+               "run_seconds": 3.38, "user": "10001", "healthcheck": ["CMD", "python"],
+               "health": "healthy", "ping": 200, "v2": {"version": "1", "labels": ["Adelie"]},
+               "invocations": {"version": "1", "labels": ["Adelie"]},
+               "onnxruntime": {"v2": {"max_abs_dp": 1e-8}}, "matches_onnxruntime": True,
+               "created": "2026-12-01T08:36:15+00:00"}
+    assert ("build 49 s, image 386 MB (base 183 MB), ready 0.7 s after start (3.4 s after the "
+            "run command)") in container.summary(figures)
+    # A record written before the base image's size and the run time were recorded.
+    old = {k: v for k, v in figures.items() if k not in ("base_image_mb", "run_seconds")}
+    assert "image 386 MB, ready 0.7 s after start\n" in container.summary(old)
+
+
 def _engine_or_skip() -> tuple[str, str | None]:
     """Return the engine and base image to use; skip (or, under CI, fail) when there is none."""
     ci = os.environ.get("CI") == "true"

@@ -160,13 +160,12 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
 def summary(figures: dict) -> str:
     """Return a few readable lines about a proof's figures (as ``prove`` returns them)."""
     gaps = max(m["max_abs_dp"] for m in figures["onnxruntime"].values())
-    base = figures.get("base_image_mb")
-    run = figures.get("run_seconds")
+    base, ready, run = (figures.get(k) for k in ("base_image_mb", "ready_seconds", "run_seconds"))
     return "\n".join([
         f"engine {figures['engine']}, base image {figures['base_image']}",
         f"build {figures['build_seconds']:.0f} s, image {figures['image_mb']:.0f} MB"
         + (f" (base {base:.0f} MB)" if base is not None else "")
-        + f", ready {figures['ready_seconds']:.1f} s after start"
+        + (f", ready {ready:.1f} s after start" if ready is not None else "")
         + (f" ({run:.1f} s after the run command)" if run is not None else ""),
         f"runs as user {figures['user']}; HEALTHCHECK kept: {bool(figures['healthcheck'])}, "
         f"{figures['health']} when run",

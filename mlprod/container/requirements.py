@@ -32,11 +32,6 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _missing(path: Path, what: str) -> FileNotFoundError:
-    return FileNotFoundError(f"No {what} at {path}: write it with `make lock`, or pass "
-                             "lock=PATH.")
-
-
 def read_lock(lock: str | os.PathLike = SERVER_LOCK) -> list[Pin]:
     """Parse a uv/pip-compile lock: each ``name==version ; marker`` line and its ``# via`` names.
 
@@ -49,7 +44,8 @@ def read_lock(lock: str | os.PathLike = SERVER_LOCK) -> list[Pin]:
     """
     path = Path(lock)
     if not path.is_file():
-        raise _missing(path, "lock")
+        raise FileNotFoundError(f"No lock at {path}: write it with `make lock`, or pass "
+                                "lock=PATH.")
     pins: list[Pin] = []
     name, line, via = None, "", set()
     for raw in path.read_text().splitlines() + [""]:
