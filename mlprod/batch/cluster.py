@@ -164,7 +164,7 @@ class DaskCluster:
         return self.model.classes
 
     def open(self) -> DaskCluster:
-        """Start or connect to the cluster and send the model to every worker.
+        """Start or connect to the cluster (the model travels with each partition's task).
 
         Raises
         ------
