@@ -1,7 +1,10 @@
 """Execute the course's notebooks headless: a tour into ``build/tour/``, or a refresh in place.
 
 ``python -m mlprod.tour --out build/tour`` (``make tour``) runs every notebook with papermill into
-the output folder and writes ``index.html`` listing each one with its status and time.
+the output folder, writes each as a web page (``<stem>.html``) and ``index.html`` linking them with
+their status and time. The pages load nothing from any other host: no require.js, MathJax or
+widget script from a CDN; a widget shows the picture and sentence it keeps for places without a
+kernel.
 ``python -m mlprod.tour --in-place`` (``make notebooks``) re-executes the notebooks where they are,
 so their committed outputs are fresh.
 """
@@ -39,8 +42,43 @@ def find_notebooks(folder: str | os.PathLike) -> list[Path]:
     return [p for p in found if ".ipynb_checkpoints" not in p.parts]
 
 
+# The lab template without its script tags: every page reads offline, from its own file.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def to_html(notebook: Path, page: Path) -> Path:
+    """Write ``notebook`` as one self-contained web page: plots inline, widgets as pictures.
+
+    Widget views need a kernel and scripts from elsewhere, so they are left out: each kit widget's
+    output also holds a PNG of its state and a sentence naming it, which the page shows instead.
+    """
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(_WIDGET_VIEW, None)
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"offline.j2": _OFFLINE_TEMPLATE})],
+                            template_file="offline.j2")
+    body, _ = exporter.from_notebook_node(nb)
+    atomic_write(page, body)
+    return page
+
+
 def execute(notebook: Path, output: Path, parameters: dict | None = None) -> Run:
-    """Execute ``notebook`` with papermill into ``output`` (its own folder as working directory)."""
+    """Execute ``notebook`` with papermill into ``output`` (its own folder as working directory).
+
+    The executed notebook is also written as a web page beside it (``.html``), failed or not.
+    """
     import papermill
 
     start = time.perf_counter()
@@ -52,7 +90,10 @@ def execute(notebook: Path, output: Path, parameters: dict | None = None) -> Run
         )
     except Exception as exc:  # papermill raises after writing the failed notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc) else ''}"
-    return Run(notebook.name, not error, time.perf_counter() - start, error, output.name)
+    page = output.with_suffix(".html")
+    if output.exists():
+        to_html(output, page)
+    return Run(notebook.name, not error, time.perf_counter() - start, error, page.name)
 
 
 def refresh(notebook: Path, timeout: int = 600) -> Run:
@@ -78,7 +119,8 @@ def index_html(runs: list[Run]) -> str:
     rows = "\n".join(
         f"<tr class='{'ok' if r.ok else 'failed'}'><td><a href='{html.escape(r.output)}'>"
         f"{html.escape(r.notebook)}</a></td><td>{'passed' if r.ok else 'FAILED'}</td>"
-        f"<td>{r.seconds:.1f} s</td><td>{html.escape(r.error)}</td></tr>"
+        f"<td>{r.seconds:.1f} s</td><td><a href='{html.escape(Path(r.output).stem)}.ipynb'>"
+        f"notebook</a></td><td>{html.escape(r.error)}</td></tr>"
         for r in runs
     )
     passed = sum(r.ok for r in runs)
@@ -89,7 +131,7 @@ def index_html(runs: list[Run]) -> str:
 </head><body><h1>mlprod tour</h1>
 <p>{passed} of {len(runs)} notebooks ran top to bottom in a fresh kernel
 ({sum(r.seconds for r in runs):.1f} s of kernel time).</p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>error</th></tr>
+<table><tr><th>lesson</th><th>status</th><th>time</th><th>file</th><th>error</th></tr>
 {rows}
 </table></body></html>
 """

@@ -262,3 +262,39 @@ def test_traffic_split_routes_what_the_slider_says_after_run_all(lab):
             page.screenshot(path=str(shots / "traffic-split.png"))
         finally:
             browser.close()
+
+
+def test_tour_pages_load_with_the_network_blocked(tmp_path):
+    """Every lesson as the tour writes it: no request leaves the page's own file."""
+    from playwright.sync_api import sync_playwright
+
+    from mlprod import tour
+
+    _require_chromium()
+    pages = [tour.to_html(nb, tmp_path / f"{nb.stem}.html")
+             for nb in tour.find_notebooks(ROOT / "notebooks")]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            leaving: list[str] = []
+
+            def only_files(route):
+                if route.request.url.startswith(("file://", "data:")):
+                    route.continue_()
+                else:
+                    leaving.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_files)
+            failed: list[str] = []
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            for path in pages:
+                page.goto(path.as_uri())
+                page.wait_for_load_state("load")
+                text = page.inner_text("body")
+                assert "children=" not in text, f"{path.name}: a widget shows its repr"
+            assert leaving == [] and failed == [], (leaving, failed)
+        finally:
+            browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -125,3 +126,19 @@ def test_build_request_quotes_csv_and_names_the_target_model():
                                              "data": [1.5]}
     with pytest.raises(ValueError, match="Unknown format 'XML'"):
         build_request("XML", {}, inputs, "m")
+
+
+def test_without_a_kernel_it_shows_a_sentence_and_the_last_exchange(inspector):
+    bundle = inspector.widget._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("The request inspector: an interactive widget.")
+    assert "image/png" not in bundle  # nothing sent yet: no picture to show
+    inspector.send()
+    bundle = inspector.widget._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+
+
+def test_panes_wrap_between_tokens_not_inside_them(inspector):
+    inspector.send()
+    pane = inspector.response_view.value
+    assert "word-break: break-all" not in pane and ",<wbr>" in pane
+    assert "font-size: 14px" in pane

@@ -44,3 +44,21 @@ def test_refresh_rewrites_outputs_in_place_and_keeps_a_failing_notebook(tmp_path
     run = tour.refresh(broken)
     assert not run.ok and "boom" in run.error
     assert broken.read_text() == before  # a failed run never overwrites the committed notebook
+
+
+def test_pages_need_no_other_host_and_show_a_widget_as_its_fallback(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nb = _notebook(src / "01-widget.ipynb", "FULL = False",
+                   "import matplotlib.pyplot as plt\nplt.plot([1, 2]);",
+                   "from mlprod.widgets.fallback import Fallback\nimport ipywidgets as w\n"
+                   "class Panel(Fallback, w.VBox):\n    what = 'demo panel'\nPanel([w.IntSlider()])")
+    nbformat.write(nbformat.read(nb, as_version=4), nb)
+    runs = tour.tour([nb], tmp_path / "out", workers=1)
+    assert runs[0].ok, runs[0].error
+    page = (tmp_path / "out" / "01-widget.html").read_text()
+    assert "<img" in page and "data:image/png;base64" in page  # the plot, inline
+    assert "The demo panel: an interactive widget." in page  # the fallback, not a repr
+    assert "Panel(children" not in page and "VBox(children" not in page
+    assert "<script src=" not in page and "cdnjs" not in page and "unpkg" not in page
+    assert "01-widget.html" in (tmp_path / "out" / "index.html").read_text()

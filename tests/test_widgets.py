@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 
 import numpy as np
@@ -198,4 +199,14 @@ def test_builder_returns_a_widget_it_does_not_display(monkeypatch, capsys):
     assert capsys.readouterr().out == ""  # display() outside a kernel prints instead
     assert isinstance(panel, ExplorerPanel) and panel.evaluations == 1
     assert list(panel.sliders) == ["C"] and panel.sliders["C"].value == "0.01"
-    assert panel.children[-1] is panel.picture and "CV score" in panel.score.value
+    assert panel.children[0].children[-1] is panel.picture and "CV score" in panel.score.value
+
+
+def test_the_picture_sits_beside_the_controls_at_its_own_size_and_is_the_fallback():
+    panel = hyperparameter_explorer("logistic_regression", start={"C": 0.01})
+    row = panel.children[0]
+    assert type(row).__name__ == "HBox" and row.children[1] is panel.picture
+    assert (panel.picture.layout.width, panel.picture.layout.height) == ("520px", "380px")
+    bundle = panel._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("The hyperparameter explorer: an interactive widget")
+    assert base64.b64decode(bundle["image/png"]) == bytes(panel.picture.value)

@@ -12,6 +12,7 @@ _HOMES = {
     "hyperparameter_explorer": "explorer",
     "RequestInspector": "inspector",
     "request_inspector": "inspector",
+    "live": "controls",
     "TrafficSplit": "traffic",
     "traffic_split": "traffic",
 }

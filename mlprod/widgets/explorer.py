@@ -10,7 +10,6 @@ the slider rests, and refits run one at a time off the kernel's main thread.
 from __future__ import annotations
 
 import html
-import io
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from sklearn.base import clone
@@ -30,6 +28,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlprod import data, tuning
+from mlprod.explore import figure_png
+from mlprod.widgets.fallback import Fallback
 
 #: The sliders each family offers: hyperparameter → the values a slider steps through.
 KNOBS: dict[str, dict[str, tuple]] = {
@@ -206,12 +206,6 @@ def _title(setting: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in setting.items())
 
 
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)
-    return buffer.getvalue()
-
-
 def _regions_png(fitted: Pipeline, X: pd.DataFrame, y: pd.Series,
                  setting: Mapping[str, Any]) -> bytes:
     """Draw the classes the model predicts over a grid of two features, training rows on top."""
@@ -232,7 +226,7 @@ def _regions_png(fitted: Pipeline, X: pd.DataFrame, y: pd.Series,
     ax.set_ylabel(b)
     ax.set_title(_title(setting), fontsize=9)
     ax.legend(loc="upper right", fontsize=8)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _confusion_png(confusion: np.ndarray, setting: Mapping[str, Any]) -> bytes:
@@ -248,7 +242,7 @@ def _confusion_png(confusion: np.ndarray, setting: Mapping[str, Any]) -> bytes:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(_title(setting), fontsize=9)
-    return _png(fig)
+    return figure_png(fig)
 
 
 class Debouncer:
@@ -279,12 +273,14 @@ class Debouncer:
             self.fn(*args, **kwargs)
 
 
-class ExplorerPanel(widgets.VBox):
+class ExplorerPanel(Fallback, widgets.VBox):
     """The explorer's widgets: one slider per hyperparameter, the scores and the picture.
 
     Building the panel fits nothing; :meth:`refresh` evaluates the sliders' setting and shows it
     (:func:`hyperparameter_explorer` calls it once, so the panel opens with its scores).
     """
+
+    what = "hyperparameter explorer"
 
     def __init__(self, explorer: Explorer, start: Mapping[str, Any] | None = None,
                  wait: float = 0.25, timer: Callable[..., Any] = threading.Timer):
@@ -314,11 +310,21 @@ class ExplorerPanel(widgets.VBox):
             slider.observe(self._moved, names="value")
         title = widgets.HTML(f"<b>{explorer.family}</b> on {', '.join(explorer.features)} "
                              f"— {explorer.cv}-fold CV {explorer.scoring}")
-        super().__init__([title, *self.sliders.values(), self.status, self.score, self.picture])
+        # The picture beside the controls at its own size (520 × 380 px), never stretched: both
+        # fit together on a 1280 × 800 projector.
+        self.picture.layout = widgets.Layout(width="520px", height="380px",
+                                             object_fit="contain", flex="0 0 auto")
+        controls = widgets.VBox([title, *self.sliders.values(), self.status, self.score],
+                                layout=widgets.Layout(width="440px", flex="0 0 auto"))
+        super().__init__([widgets.HBox([controls, self.picture])])
         # CSS classes name the parts for a page script or a browser test.
         self.add_class("mlprod-explorer")
         self.score.add_class("mlprod-explorer-score")
         self.picture.add_class("mlprod-explorer-picture")
+
+    def picture_png(self) -> bytes | None:
+        """The picture the panel shows now (its fallback where no kernel runs)."""
+        return self.picture.value or None
 
     def setting(self) -> dict[str, Any]:
         """Return the sliders' current values."""

@@ -15,12 +15,12 @@ import base64
 class Fallback:
     """Mixin for an ipywidgets container: ``_repr_mimebundle_`` with a sentence and a picture.
 
-    Subclasses set :attr:`what` (e.g. ``"traffic split"``) and may override :meth:`picture`.
+    Subclasses set :attr:`what` (e.g. ``"traffic split"``) and may override :meth:`picture_png`.
     """
 
     what = "widget"
 
-    def picture(self) -> bytes | None:
+    def picture_png(self) -> bytes | None:
         """Return a PNG of the widget's current state, or None."""
         return None
 
@@ -28,7 +28,7 @@ class Fallback:
         bundle = super()._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = (f"The {self.what}: an interactive widget. Run the notebook "
                                 f"in JupyterLab (a live kernel) to drive it.")
-        png = self.picture()
+        png = self.picture_png()
         if png:
             bundle["image/png"] = base64.b64encode(png).decode()
         return bundle

@@ -18,6 +18,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from mlprod.client import Client, Exchange
+from mlprod.explore import figure_png
+from mlprod.widgets.fallback import Fallback
 
 #: The formats offered: a name → (route, request content type).
 FORMATS = {
@@ -100,8 +102,51 @@ def _json(payload: Any) -> str:
 
 
 def _pre(title: str, text: str) -> str:
+    # Wrap at token boundaries: a break opportunity after each comma, colon and ampersand of a
+    # compact JSON or CSV body, never inside a word; 14 px stays readable on a projector.
+    escaped = html.escape(text)
+    for mark in (",", ":", "&amp;"):
+        escaped = escaped.replace(mark, mark + "<wbr>")
     return (f"<b>{html.escape(title)}</b><pre style='white-space: pre-wrap; "
-            f"word-break: break-all; font-size: 12px'>{html.escape(text)}</pre>")
+            f"overflow-wrap: break-word; font-size: 14px; margin: 4px 0'>{escaped}</pre>")
+
+
+# The selected toggle stands out on a projector: filled, not only a shade darker.
+_STYLE = ("<style>.mlprod-inspector .widget-toggle-button.mod-active{background:#4a7ab5;"
+          "color:#fff;font-weight:bold}</style>")
+
+
+class InspectorPanel(Fallback, widgets.VBox):
+    """The inspector's widgets; its display data carries a picture of the last exchange."""
+
+    what = "request inspector"
+
+    def __init__(self, children, inspector: RequestInspector):
+        super().__init__(children)
+        self.inspector = inspector
+        self.add_class("mlprod-inspector")
+
+    def picture_png(self) -> bytes | None:
+        """The last request and response as text in a PNG (None before the first send)."""
+        exchange = self.inspector.exchange
+        if exchange is None:
+            return None
+        return text_png([exchange.request_text(), exchange.response_text()])
+
+
+def text_png(columns: list[str], width: int = 60, lines: int = 18) -> bytes:
+    """Render texts side by side, monospaced and cut to ``lines`` × ``width``, as a PNG."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(columns), 0.17 * lines + 0.3), layout="constrained")
+    for i, text in enumerate(columns):
+        wrapped = [part for line in text.splitlines()
+                   for part in (textwrap.wrap(line, width) or [""])][:lines]
+        fig.text(0.01 + i / len(columns), 0.98, "\n".join(wrapped), family="monospace",
+                 fontsize=7, va="top")
+    return figure_png(fig, dpi=90)
 
 
 class RequestInspector:
@@ -149,11 +194,12 @@ class RequestInspector:
         self._on_format()
         for view in (self.request_view, self.response_view):
             view.layout = widgets.Layout(width="50%", overflow="auto")
-        self.widget = widgets.VBox([
-            self.format, self.accept, widgets.VBox(list(self.fields.values())),
+        self.widget = InspectorPanel([
+            widgets.HTML(_STYLE), self.format, self.accept,
+            widgets.VBox(list(self.fields.values())),
             widgets.HBox([self.send_button, self.status]),
             widgets.HBox([self.request_view, self.response_view]),
-        ])
+        ], self)
 
     def _on_format(self, change: object = None) -> None:
         # V2 always answers JSON; Accept only applies to /invocations.

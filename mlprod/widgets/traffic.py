@@ -9,11 +9,11 @@ it, sends real requests and draws the share of answers each variant gave (the
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as widgets
 
 from mlprod import rollout, traffic
+from mlprod.explore import figure_png
 from mlprod.widgets.fallback import Fallback
 
 
@@ -93,7 +93,7 @@ class TrafficSplit(Fallback, widgets.VBox):
         total = 0 if self.last is None else len(self.last)
         return "".join(rows) + f"<div>{total} requests, {errors} errors</div>"
 
-    def picture(self) -> bytes | None:
+    def picture_png(self) -> bytes | None:
         """A bar chart of the shares served, for places where the widget cannot run."""
         if self.last is None:
             return None
@@ -107,9 +107,7 @@ class TrafficSplit(Fallback, widgets.VBox):
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel(f"% of {len(self.last)} requests served")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+        return figure_png(fig, dpi=80)
 
 
 def traffic_split(registry, model: str, client, rows, requests: int = 200) -> TrafficSplit:
