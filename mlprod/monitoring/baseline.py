@@ -34,7 +34,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "psi": 0.2,       # population stability index: > 0.2 is the usual "significant shift"
     "ks": 0.1,        # KS distance, Model Monitor's default comparison_threshold
     "linf": 0.1,      # largest change of a category's share (L-infinity), Model Monitor's too
-    "alpha": 0.05,    # significance of the KS and chi-square tests that must back a distance
+    "alpha": 0.01,    # significance of the tests backing each distance (about 10 tests a report)
     "missing": 0.05,  # tolerated rise of a feature's missing share over the baseline's
     "unseen": 0.0,    # tolerated share of categories the baseline never saw
     "non_numeric": 0.0,  # tolerated share of numeric values that are not numbers
