@@ -43,7 +43,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# The kit's notebooks trusted (so saved widget views show on open) and JupyterLab's news off.
 lab: $(STAMP)
+	$(PY) -m mlprod.lab
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(HOST_FLAGS)
 
 models: $(STAMP)
