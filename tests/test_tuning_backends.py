@@ -98,7 +98,16 @@ def test_a_changed_run_search_is_named_with_the_scikit_learn_version(monkeypatch
     monkeypatch.setattr(GridSearchCV, "_run_search", lambda self, evaluate: None)
     with pytest.raises(RuntimeError, match=rf"^scikit-learn {sklearn.__version__} changed the "
                        r"private hook GridSearchCV._run_search .*progress=False"):
-        tuning.search("logistic_regression", SMALL, cv=3, progress=False)
+        tuning.search("logistic_regression", SMALL, cv=3, progress=True)
+
+
+def test_without_a_bar_the_search_is_scikit_learns_own():
+    from sklearn.model_selection import GridSearchCV
+
+    searcher = tuning.progress.tracked_search(
+        "grid", False, None, tuning.progress.FitProgress(False, "grid search"), chunk=2,
+        param_grid={"C": [1.0]})
+    assert type(searcher) is GridSearchCV  # nothing private in the way
 
 
 def test_joblib_dask_backend_is_what_the_cluster_adapter_expects():

@@ -101,9 +101,10 @@ class _TrackedHalvingRandom(_TrackedSearch, HalvingRandomSearchCV):
     pass
 
 
-_CLASSES = {("grid", False): _TrackedGrid, ("random", False): _TrackedRandom,
+_PLAIN = {("grid", False): GridSearchCV, ("random", False): RandomizedSearchCV,
+          ("halving", False): HalvingGridSearchCV, ("halving", True): HalvingRandomSearchCV}
+_TRACKED = {("grid", False): _TrackedGrid, ("random", False): _TrackedRandom,
             ("halving", False): _TrackedHalvingGrid, ("halving", True): _TrackedHalvingRandom}
-_BASES = (GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV)
 
 
 def check_run_search() -> None:
@@ -114,7 +115,7 @@ def check_run_search() -> None:
     RuntimeError
         When a search class lacks ``_run_search(self, evaluate_candidates, *, callback_ctx)``.
     """
-    for base in _BASES:
+    for base in _PLAIN.values():
         method = getattr(base, "_run_search", None)
         params = list(inspect.signature(method).parameters) if callable(method) else []
         if params[:2] != ["self", "evaluate_candidates"] or "callback_ctx" not in params:
@@ -131,8 +132,13 @@ def tracked_search(method: str, distributions: bool, estimator: Any, progress: F
 
     ``distributions`` picks ``HalvingRandomSearchCV`` over ``HalvingGridSearchCV`` for
     ``method="halving"``; ``chunk`` candidates are evaluated at a time (one bar update each).
+    Without a bar, scikit-learn's own class is returned: nothing private is used, and the
+    results are the same (the folds are seeded, so every chunk is scored on the same splits).
     """
+    key = (method, distributions and method == "halving")
+    if progress.bar is None:
+        return _PLAIN[key](estimator, **options)
     check_run_search()
-    searcher = _CLASSES[method, distributions and method == "halving"](estimator, **options)
+    searcher = _TRACKED[key](estimator, **options)
     searcher.progress, searcher.chunk = progress, chunk
     return searcher
