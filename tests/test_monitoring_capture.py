@@ -138,6 +138,7 @@ def test_reads_every_body_format_back(scored, tmp_path):
     assert set(got["variant"]) == {"production", "candidate"} and set(got["model"]) == {"penguins"}
     only = monitoring.read_capture(tmp_path, "penguins", variant="candidate")
     assert set(only["variant"]) == {"candidate"} and len(only) == 6
+    assert monitoring.read_capture(tmp_path, variant="production")["row"].size == 6
 
 
 def test_corrupt_lines_are_skipped_and_named_with_file_and_line(scored, tmp_path):

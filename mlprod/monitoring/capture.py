@@ -89,8 +89,6 @@ def read_capture(folder: str | os.PathLike, model: str | None = None, *,
     names = [f["name"] for f in schema]
     root = Path(folder)
     start = root if model is None else root / model
-    if variant is not None:
-        start = start / variant
     if not start.is_dir():
         raise FileNotFoundError(f"No capture folder {start}; start the server with "
                                 f"--capture-dir {root} --capture-percent 100 and send requests.")
@@ -101,9 +99,10 @@ def read_capture(folder: str | os.PathLike, model: str | None = None, *,
             continue  # a writer's temporary file
         parts = path.relative_to(root).parts
         if len(parts) != 7 or not all(p.isdigit() for p in parts[2:6]):
-            problems.append(CaptureProblem(path, 0, f"not in the layout {LAYOUT}; skipped"))
+            problems.append(CaptureProblem(path, 0, f"not in the layout {LAYOUT} under {root}; skipped (pass the server's --capture-dir)"))
             continue
-        _read_file(path, parts[0], parts[1], names, classes, rows, problems)
+        if variant is None or parts[1] == variant:
+            _read_file(path, parts[0], parts[1], names, classes, rows, problems)
     frame = pd.DataFrame(rows)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame["row"] = frame["row"].astype("int64")
