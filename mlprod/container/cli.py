@@ -8,7 +8,7 @@ import subprocess
 import sys
 import warnings
 
-from mlprod.container import engines
+import mlprod.container.engines as engines
 from mlprod.container.context import build_context
 from mlprod.container.defaults import DEFAULT_BASE_IMAGE, LOCAL_BASE_IMAGE, ROOT
 from mlprod.container.image import build_image

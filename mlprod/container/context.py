@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlprod.container import wheels as _wheels
+import mlprod.container.wheels as _wheels
 from mlprod.container.defaults import DEFAULT_BASE_IMAGE, SERVER, SERVER_LOCK
 from mlprod.container.model import choose_model, copy_model, served_version
 from mlprod.container.requirements import read_lock
