@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import online_sweep  # beside this file (python puts the script's folder on sys.path)
+
 from mlprod.files import atomic_write
 
 HERE = Path(__file__).resolve().parent
@@ -316,6 +318,7 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
             "v2": (v2_body(one), v2_body(batch), "application/json"),
             "csv": (csv_body(one), csv_body(batch), "text/csv"),
             "split": (split_body(one), split_body(batch), "application/json"),
+            **online_sweep.bodies(),
         }
         report: dict = {"machine": {
             "cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -378,9 +381,15 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
                 "v2_one_row_c16": measure(server, infer, "v2", 16),
                 "v2_batch_c4": measure(server, infer, "v2", 4, BATCH),
                 "csv_one_row_c1": measure(server, "/invocations", "csv", 1),
+                "csv_one_row_c4": measure(server, "/invocations", "csv", 4),
                 "csv_one_row_c16": measure(server, "/invocations", "csv", 16),
                 "csv_batch_c4": measure(server, "/invocations", "csv", 4, BATCH),
             }
+            # Lesson 07: latency against throughput as the requests grow (on demand vs batch).
+            report["online_sweep"] = {
+                str(size): measure(server, "/invocations", f"csv_{size}",
+                                   online_sweep.CONNECTIONS, size)
+                for size in online_sweep.SIZES}
         port = free_port()
         print("server with a bearer token", flush=True)
         token = {"MODEL_SERVER_TOKEN": "bench-token"}
@@ -410,6 +419,7 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+    online_sweep.plot(report["online_sweep"], out / "latency-throughput.png")
     _write(out / "bench.json", json.dumps(report, indent=2))
     _write(out / "bench.md", markdown(report))
     return report
@@ -473,7 +483,7 @@ def markdown(r: dict) -> str:
             ("server, V2 JSON", r["server"], [
                 ("v2_one_row_c1", 1, 1), ("v2_one_row_c16", 1, 16), ("v2_batch_c4", BATCH, 4)]),
             ("server, SageMaker CSV", r["server"], [
-                ("csv_one_row_c1", 1, 1), ("csv_one_row_c16", 1, 16),
+                ("csv_one_row_c1", 1, 1), ("csv_one_row_c4", 1, 4), ("csv_one_row_c16", 1, 16),
                 ("csv_batch_c4", BATCH, 4)]),
             ("server with a token, V2 JSON", r["server_token"], [("v2_one_row_c16", 1, 16)]),
             ("server --workers 2 (cores 0-1, wrk shares core 1)", r["server_workers_2"],
@@ -495,6 +505,7 @@ def markdown(r: dict) -> str:
               f"- server: {r['server']['ready_s']:.2f} s",
               f"- server, 2 workers: {r['server_workers_2']['ready_s']:.2f} s", "",
               "Command: `.venv/bin/python benchmarks/bench.py --out build/bench`.", ""]
+    lines += [online_sweep.markdown(r["online_sweep"])]
     if "batch" in r:
         import batch_bench
 
