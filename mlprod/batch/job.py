@@ -1,9 +1,10 @@
 """Run a batch transform over files: X → X.out and X.errors, atomically, resumable, with a summary.
 
 Each output file is written under a temporary name (``.X.out.<random>.tmp``, never ending in
-``.out``) and renamed when complete; ``X.errors`` is renamed before ``X.out``, so a finished
-``X.out`` always has its errors beside it. A rerun skips every ``X.out`` that exists and redoes the
-rest; a job killed at any point loses only the file it was writing.
+``.out``) and renamed when complete; ``X.errors`` (empty when every line was good) is renamed
+before ``X.out``, so a finished ``X.out`` always has its errors beside it. A rerun skips every
+``X.out`` that exists and redoes the rest; a job killed at any point loses only the file it was
+writing.
 """
 
 from __future__ import annotations
