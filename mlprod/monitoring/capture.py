@@ -99,7 +99,8 @@ def read_capture(folder: str | os.PathLike, model: str | None = None, *,
             continue  # a writer's temporary file
         parts = path.relative_to(root).parts
         if len(parts) != 7 or not all(p.isdigit() for p in parts[2:6]):
-            problems.append(CaptureProblem(path, 0, f"not in the layout {LAYOUT} under {root}; skipped (pass the server's --capture-dir)"))
+            problems.append(CaptureProblem(path, 0, f"not in the layout {LAYOUT} under {root}; "
+                                                    f"skipped (pass the server's --capture-dir)"))
             continue
         if variant is None or parts[1] == variant:
             _read_file(path, parts[0], parts[1], names, classes, rows, problems)
