@@ -298,3 +298,58 @@ def test_tour_pages_load_with_the_network_blocked(tmp_path):
             assert leaving == [] and failed == [], (leaving, failed)
         finally:
             browser.close()
+
+
+INSPECTING = ROOT / "notebooks" / "04-serve-and-call.ipynb"
+
+
+def test_inspector_answers_after_run_all_and_the_committed_lesson_shows_no_repr(lab):
+    import shutil as _shutil
+
+    import pandas as pd
+    from playwright.sync_api import sync_playwright
+
+    from mlprod import data, export, quickstart
+
+    committed = Path(_shutil.copy(INSPECTING, lab["work"] / "committed-04.ipynb"))
+    notebook = _fresh_copy(lab["work"], INSPECTING)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.set_default_timeout(30_000)
+            # The lesson as committed, opened before anything runs: no repr, no broken widget.
+            page.goto(f"{lab['base']}/lab/tree/{committed.name}?token={lab['token']}")
+            page.locator(".jp-OutputArea-output").first.wait_for(timeout=60_000)
+            text = page.locator(".jp-Notebook").inner_text()
+            assert "children=" not in text and "Error displaying widget" not in text
+            _run_all(page, lab, notebook)
+            page.locator(".jp-OutputArea-output", has_text="access").last.wait_for(
+                timeout=240_000)  # the last cell printed the server's log: Run All is over
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            assert not [t for t in outputs if "Traceback" in t], "a cell raised in the browser"
+            panel = page.locator(".mlprod-inspector:not(.jupyter-widgets-disconnected)")
+            panel.scroll_into_view_if_needed()
+            typed = {"island": "Biscoe", "body_mass_g": "5600"}
+            for name, value in typed.items():
+                field = panel.locator(".widget-text", has_text=name).locator("input")
+                field.fill(value)
+                field.press("Enter")
+            panel.locator("button", has_text="Send").click()
+            _wait_for(lambda: "200 OK" in panel.inner_text(), 30, "the inspector's answer")
+            row = data.split().X_test.iloc[[0]].copy()
+            row["island"], row["body_mass_g"] = typed["island"], float(typed["body_mass_g"])
+            session = export.session((quickstart.model_repository() / "penguins" / "1"
+                                      / "model.onnx").read_bytes())
+            label = export.onnx_predict(session, pd.DataFrame(row))[0][0]
+            response = panel.locator("pre").nth(1).inner_text()
+            assert '"label"' in response and f'"{label}"' in response, response
+            shots = ROOT / "build" / "browser"
+            shots.mkdir(parents=True, exist_ok=True)
+            panel.screenshot(path=str(shots / "inspector.png"))
+            box = panel.bounding_box()
+            assert box is not None and box["width"] <= 1280
+        finally:
+            browser.close()

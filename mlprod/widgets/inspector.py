@@ -108,7 +108,8 @@ def _pre(title: str, text: str) -> str:
     for mark in (",", ":", "&amp;"):
         escaped = escaped.replace(mark, mark + "<wbr>")
     return (f"<b>{html.escape(title)}</b><pre style='white-space: pre-wrap; "
-            f"overflow-wrap: break-word; font-size: 14px; margin: 4px 0'>{escaped}</pre>")
+            f"word-break: normal; overflow-wrap: break-word; font-size: 14px; margin: 4px 0'>"
+            f"{escaped}</pre>")
 
 
 # The selected toggle stands out on a projector: filled, not only a shade darker.
