@@ -125,7 +125,7 @@ def test_reads_every_body_format_back(scored, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = monitoring.read_capture(tmp_path)
-    assert got.attrs["problems"] == []
+    assert got.attrs["problems"] == ()
     assert list(got.columns) == (monitoring.capture.META_COLUMNS + data.FEATURES + ["label"]
                                  + data.CLASSES)
     got = got.sort_values(["time", "row"]).reset_index(drop=True)
@@ -161,6 +161,7 @@ def test_corrupt_lines_are_skipped_and_named_with_file_and_line(scored, tmp_path
         got = monitoring.read_capture(tmp_path)
     assert len(got) == 4 and got["inference_id"].tolist() == ["ok"] * 4
     problems = got.attrs["problems"]
+    assert got[got["row"] == 0].attrs["problems"] is problems  # shared, not deep-copied
     assert [(p.file.name, p.line) for p in problems] == [
         ("capture.jsonl", 2), ("capture.jsonl", 3), ("capture.jsonl", 5),
         ("capture.jsonl", 6), ("capture.jsonl", 8), ("stray.jsonl", 0)]

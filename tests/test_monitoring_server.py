@@ -44,7 +44,7 @@ def test_the_servers_capture_reads_back_row_for_row(tmp_path, split):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = monitoring.read_capture(capture, "penguins")
-    assert got.attrs["problems"] == [] and set(got["variant"]) == {"AllTraffic"}
+    assert got.attrs["problems"] == () and set(got["variant"]) == {"AllTraffic"}
     got = got.sort_values(["inference_id", "row"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got[data.FEATURES], rows)
     labels, probabilities, classes = reference(repo, rows)

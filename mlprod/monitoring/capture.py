@@ -9,7 +9,7 @@ The server writes SageMaker Model Monitor's format (CONTRACTS §11): JSON Lines 
 
 A record that cannot be read (a corrupt line, a body of the wrong shape, more answers than
 inputs) is skipped and reported with its file and line: one :class:`CaptureWarning` lists them,
-and the returned frame's ``attrs["problems"]`` keeps them as :class:`CaptureProblem` objects.
+and the returned frame's ``attrs["problems"]`` keeps them, a tuple of :class:`CaptureProblem`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import pandas as pd
 
 from mlprod.monitoring.bodies import BodyError, body_text, read_input, read_output
 
-__all__ = ["read_capture", "CaptureProblem", "CaptureWarning", "META_COLUMNS"]
+__all__ = ["read_capture", "CaptureProblem", "CaptureProblems", "CaptureWarning",
+           "META_COLUMNS"]
 
 #: Columns every capture frame has besides the features, the label and the class probabilities.
 META_COLUMNS = ["model", "variant", "time", "inference_id", "event_id", "row"]
@@ -48,6 +49,17 @@ class CaptureProblem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
+
+
+class CaptureProblems(tuple):
+    """The records :func:`read_capture` skipped: an immutable tuple of :class:`CaptureProblem`.
+
+    pandas deep-copies ``DataFrame.attrs`` on every operation; being immutable, this tuple is
+    shared instead, so a capture with thousands of bad lines does not slow each step down.
+    """
+
+    def __deepcopy__(self, memo: dict) -> CaptureProblems:
+        return self
 
 
 def read_capture(folder: str | os.PathLike, model: str | None = None, *,
@@ -74,8 +86,9 @@ def read_capture(folder: str | os.PathLike, model: str | None = None, *,
     DataFrame of shape (n_rows, 6 + n_features + 1 + n_classes)
         In file and line order: ``model``, ``variant``, ``time`` (UTC), ``inference_id``,
         ``event_id``, ``row`` (its position in the request), the features, ``label`` (the
-        predicted class) and one column per class. ``attrs["problems"]`` lists the records
-        skipped, as :class:`CaptureProblem`; a :class:`CaptureWarning` names them too.
+        predicted class) and one column per class. ``attrs["problems"]`` holds the records
+        skipped (a tuple of :class:`CaptureProblem`, empty when none was); a
+        :class:`CaptureWarning` names them too.
 
     Raises
     ------
@@ -112,7 +125,7 @@ def read_capture(folder: str | os.PathLike, model: str | None = None, *,
     for name in classes:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     frame["label"] = frame["label"].astype(object).where(frame["label"].notna(), "").astype(str)
-    frame.attrs["problems"] = problems
+    frame.attrs["problems"] = CaptureProblems(problems)
     if problems:
         shown = "\n".join(map(str, problems[:20]))
         more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
