@@ -217,3 +217,19 @@ def test_4xx_is_not_retried(folder, server, tmp_path, status):
     assert gate.posts == 1
     assert not list((tmp_path / "out").glob("*.out"))
     assert not os.listdir(tmp_path / "out")  # nor a temporary file
+
+
+def test_the_endpoint_pins_one_version_when_traffic_is_routed(folder, repository, tmp_path):
+    repo = shutil.copytree(repository, tmp_path / "repo")
+    (repo / "penguins" / "routing.json").write_text(json.dumps({"variants": [
+        {"name": "production", "version": 1, "weight": 50},
+        {"name": "candidate", "version": 2, "weight": 50}]}))
+    source = _small_input(folder, tmp_path)
+    with LocalServer(repo) as routed:
+        summary = batch.transform(source, tmp_path / "out", endpoint=routed.url,
+                                  max_payload_mb=0.005)  # about 20 requests, each routed anew
+    assert summary.backend.endswith("(penguins/1)")
+    batch.transform(source, tmp_path / "ref", model_repository=repository, model="penguins",
+                    version=1)
+    assert (tmp_path / "out" / "rows.csv.out").read_bytes() == \
+        (tmp_path / "ref" / "rows.csv.out").read_bytes()

@@ -121,7 +121,10 @@ class Endpoint:
         self.features = parameters["features"]
         self._names = b",".join(f["name"].encode() for f in self.features)
         self.classes = [str(c) for c in parameters["classes"]]
-        target = self.model + (f"/{self.version}" if self.version else "")
+        # Pin the version the metadata describes: an unversioned request may be routed between
+        # variants (routing.json), and one job must be scored by one model.
+        pinned = self.version or parameters.get("version")
+        target = self.model + (f"/{pinned}" if pinned else "")
         self._headers = {"X-Amzn-SageMaker-Target-Model": target,
                          "Accept": "text/csv; header=present"}
         self.description = f"endpoint {self.url} ({target})"
