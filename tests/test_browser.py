@@ -169,7 +169,7 @@ def test_explorer_updates_when_a_slider_moves(lab):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
             str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000})
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
             page.set_default_timeout(30_000)
@@ -196,7 +196,16 @@ def test_explorer_updates_when_a_slider_moves(lab):
                       "the picture to change")
             readout = page.locator(".mlprod-explorer .widget-readout").first.inner_text()
             assert readout.strip() == "3"
-            assert "CV score" in score.inner_text()
+            from mlprod.widgets import Explorer
+
+            expected = Explorer("decision_tree", ("bill_length_mm", "bill_depth_mm"))
+            _wait_for(lambda: score.inner_text().strip() == expected.evaluate(max_depth=3).text(),
+                      60, "the score the kit computes for max_depth=3")
+            # Controls and picture visible together on a 1280 x 800 screen.
+            panel_box = page.locator(".mlprod-explorer").bounding_box()
+            picture_box = picture.bounding_box()
+            assert panel_box["height"] <= 800 and panel_box["width"] <= 1280, panel_box
+            assert picture_box["width"] <= 530, picture_box  # its own size, not stretched
 
             shot = lab["tmp"] / "explorer.png"
             page.locator(".mlprod-explorer").screenshot(path=str(shot))

@@ -76,12 +76,22 @@ class Evaluation:
     confusion: np.ndarray
     png: bytes
 
-    def html(self) -> str:
-        """Render the scores as a short HTML line (3 significant digits)."""
+    def _parts(self) -> tuple[str, str, str]:
         r = tuning.round_sig
         gap = self.train_score - self.cv_score
-        return (f"<b>CV score {r(self.cv_score)}</b> ± {r(self.cv_std)} · "
-                f"train {r(self.train_score)} · gap {round(gap, 3)} → <b>{self.verdict}</b>")
+        return (f"CV score {r(self.cv_score)}",
+                f"± {r(self.cv_std)} · train {r(self.train_score)} · gap {round(gap, 3)}",
+                self.verdict)
+
+    def text(self) -> str:
+        """Describe the scores in one plain line (3 significant digits), as a notebook prints."""
+        score, rest, verdict = self._parts()
+        return f"{score} {rest} → {verdict}"
+
+    def html(self) -> str:
+        """The same line for the panel, the score and the verdict in bold."""
+        score, rest, verdict = self._parts()
+        return f"<b>{score}</b> {rest} → <b>{verdict}</b>"
 
 
 class Explorer:
