@@ -12,8 +12,9 @@ __all__ = ["doctor"]
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "client", "container", "data", "doctor", "explore", "export", "files", "quickstart", "registry",
-    "serving", "tour", "tuning", "widgets",
+    "batch", "client", "container", "data", "doctor", "explore", "export", "files", "lab",
+    "monitoring", "platforms", "quickstart", "registry", "rollout", "serving", "tour", "traffic",
+    "tuning", "widgets",
 }
 
 
