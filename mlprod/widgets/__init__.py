@@ -13,6 +13,8 @@ _HOMES = {
     "RequestInspector": "inspector",
     "request_inspector": "inspector",
     "live": "controls",
+    "Dashboard": "dashboard",
+    "live_dashboard": "dashboard",
     "TrafficSplit": "traffic",
     "traffic_split": "traffic",
 }
