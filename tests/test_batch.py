@@ -143,11 +143,15 @@ def test_dask_writes_the_same_bytes_and_builds_one_session(in_process, rows_file
         # load_model builds one session to read the metadata; the worker reuses it (same process)
         assert scoring.SESSIONS_BUILT - built == 1
         by_address = batch.transform(rows_file, tmp_path / "b", model_repository=repository,
-                                     model="penguins", dask=cluster.scheduler_address)
+                                     model="penguins", dask=cluster.scheduler_address,
+                                     join_source="input", max_payload_mb=0.03)
     assert summary.backend.startswith("Dask")
     assert cluster.scheduler_address in by_address.backend
     assert _read(tmp_path / "a") == _read(in_process[0])
-    assert _read(tmp_path / "b") == _read(in_process[0])
+    joined = (tmp_path / "b" / "rows.csv.out").read_bytes().split(b"\n")[:-1]
+    plain = (in_process[0] / "rows.csv.out").read_bytes().split(b"\n")[:-1]
+    source = rows_file.read_bytes().split(b"\n")[:N_LINES]
+    assert joined == [s + b"," + p for s, p in zip(source, plain, strict=True)]
     partitions = len(list(lines.read_chunks(rows_file, 0.03 * batch.MB)))
     assert partitions >= 4  # several partitions, each numbering its own lines
 
@@ -161,7 +165,7 @@ def test_join_source_prefixes_each_answer_with_its_line(in_process, rows_file, t
     assert joined == [s + b"," + p for s, p in zip(source, plain, strict=True)]
 
 
-def test_json_lines_give_the_same_answers(in_process, rows_file, server, tmp_path):
+def test_json_lines_give_the_same_answers_on_every_back_end(in_process, rows_file, server, tmp_path):
     text = rows_file.read_text().split("\n")
     records = []
     for n in range(1, 201):
@@ -177,8 +181,15 @@ def test_json_lines_give_the_same_answers(in_process, rows_file, server, tmp_pat
     batch.transform(source, tmp_path / "a", model_repository=quickstart.model_repository(),
                     model="penguins")
     batch.transform(source, tmp_path / "b", endpoint=server.url)
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        batch.transform(source, tmp_path / "c", model_repository=quickstart.model_repository(),
+                        model="penguins", dask=cluster, max_payload_mb=0.005)
     got = (tmp_path / "a" / "rows.jsonl.out").read_bytes()
     assert got == (tmp_path / "b" / "rows.jsonl.out").read_bytes()
+    assert got == (tmp_path / "c" / "rows.jsonl.out").read_bytes()
     expected = (in_process[0] / "rows.csv.out").read_bytes().split(b"\n")[:200]
     for n, (mine, theirs) in enumerate(zip(got.split(b"\n"), expected, strict=False), start=1):
         assert mine == (b"" if n in BAD_ALL or n in EDGES else theirs), n
