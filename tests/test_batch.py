@@ -196,6 +196,12 @@ def test_json_lines_give_the_same_answers_on_every_back_end(in_process, rows_fil
     bad_json = [int(e.split(":")[0]) for e in
                 (tmp_path / "a" / "rows.jsonl.errors").read_text().splitlines()]
     assert bad_json == [n for n in range(1, 201) if n in BAD_ALL or n in EDGES]
+    # any name, when the content type says so (SageMaker's ContentType)
+    renamed = tmp_path / "records.txt"
+    renamed.write_bytes(source.read_bytes())
+    batch.transform(renamed, tmp_path / "d", model_repository=quickstart.model_repository(),
+                    model="penguins", content_type="application/jsonlines")
+    assert (tmp_path / "d" / "records.txt.out").read_bytes() == got
 
 
 def test_an_empty_file_gives_an_empty_out(tmp_path):

@@ -24,7 +24,7 @@ from mlprod.batch.cluster import DaskCluster, predictions
 from mlprod.batch.endpoint import Endpoint
 from mlprod.batch.inprocess import InProcess
 from mlprod.batch.job import Stopped, StopRequest, Summary, list_inputs, run
-from mlprod.batch.lines import Chunk, parse, read_chunks
+from mlprod.batch.lines import CONTENT_TYPES, Chunk, parse, read_chunks
 from mlprod.batch.scoring import BatchError, ModelFile, load_model
 
 __all__ = ["transform", "run", "list_inputs", "BatchError", "Stopped", "StopRequest", "Summary", "InProcess",
@@ -40,7 +40,7 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
               dask_workers: int | None = None, max_payload_mb: float = 6,
               batch_strategy: str = "MultiRecord", join_source: str | None = None,
               progress: bool | None = None, stop: StopRequest | None = None,
-              **endpoint_options: Any) -> Summary:
+              content_type: str | None = None, **endpoint_options: Any) -> Summary:
     """Score a file, or a folder of files, into ``output``; return what was done.
 
     Parameters
@@ -69,6 +69,9 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
         A progress bar; default when standard error is a terminal.
     stop : StopRequest, optional
         Set by signal handlers to stop the job between chunks (see ``python -m mlprod.batch``).
+    content_type : {"text/csv", "application/jsonlines"}, optional
+        SageMaker's ContentType: the inputs' format; default by each file's suffix (``.jsonl``,
+        ``.ndjson`` and ``.json`` are JSON Lines, anything else CSV).
     **endpoint_options
         ``concurrency``, ``retries``, ``backoff``, ``timeout``, ``token`` for :class:`Endpoint`.
 
@@ -81,6 +84,9 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
     """
     if batch_strategy not in ("MultiRecord", "SingleRecord"):
         raise BatchError(f"batch_strategy={batch_strategy!r}; use 'MultiRecord' or 'SingleRecord'.")
+    if content_type not in (None, *CONTENT_TYPES):
+        raise BatchError(f"content_type={content_type!r}; use one of {list(CONTENT_TYPES)}, or "
+                         f"leave it out to go by each file's suffix.")
     if join_source not in (None, "none", "input"):
         raise BatchError(f"join_source={join_source!r}; use 'input' or leave it out.")
     if not max_payload_mb > 0:
@@ -102,4 +108,4 @@ def transform(input: str | os.PathLike, output: str | os.PathLike, *,
         backend = (InProcess(loaded, batch_strategy) if dask is None
                    else DaskCluster(loaded, dask, dask_workers, batch_strategy))
     return run(backend, inputs, output, int(max_payload_mb * MB), join_source == "input",
-               progress, stop)
+               progress, stop, content_type)

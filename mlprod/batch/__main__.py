@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"],
                    default="MultiRecord",
                    help="many lines per request or ONNX Runtime call (up to 1,000), or one")
+    p.add_argument("--content-type", choices=["text/csv", "application/jsonlines"],
+                   help="the inputs' format (SageMaker's ContentType); default by suffix: .jsonl, "
+                        ".ndjson and .json are JSON Lines, anything else CSV")
     p.add_argument("--join-source", choices=["none", "input"], default="none",
                    help="'input' prefixes each answer with its input line")
     p.add_argument("--concurrency", type=int, metavar="N",
@@ -90,7 +93,7 @@ def _main(args: argparse.Namespace, stop: StopRequest) -> int:
             version=args.version, endpoint=args.endpoint, dask=args.dask,
             dask_workers=args.dask_workers, max_payload_mb=args.max_payload_mb,
             batch_strategy=args.batch_strategy, join_source=args.join_source,
-            progress=args.progress, stop=stop, **options)
+            progress=args.progress, stop=stop, content_type=args.content_type, **options)
     except BatchError as exc:
         print(f"mlprod.batch: {exc}", file=sys.stderr)
         return 1

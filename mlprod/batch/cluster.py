@@ -91,11 +91,13 @@ def _predict_range(part: LineRange, model: ModelFile, json_lines: bool, single: 
 
 
 def predictions(path: str | os.PathLike, model: ModelFile, batch_strategy: str = "MultiRecord",
-                chunk_bytes: int = CHUNK_BYTES, ranges: list[LineRange] | None = None):
+                chunk_bytes: int = CHUNK_BYTES, ranges: list[LineRange] | None = None,
+                json_lines: bool | None = None):
     """Return a lazy ``dask.dataframe`` of a file's predictions, one row per input line.
 
     Index ``line`` (1-based, sorted, known divisions); columns ``label`` (categorical), one float32
     column per class, and ``error`` (None for a good line; a bad line has no label and NaNs).
+    ``json_lines`` defaults to the file's suffix (:func:`~mlprod.batch.lines.is_json_lines`).
 
     Examples
     --------
@@ -108,7 +110,8 @@ def predictions(path: str | os.PathLike, model: ModelFile, batch_strategy: str =
     if not ranges:
         raise ValueError(f"{path} holds no line: there is nothing to partition.")
     divisions = [r.first_line for r in ranges] + [ranges[-1].first_line + ranges[-1].n_lines - 1]
-    return dd.from_map(_predict_range, ranges, model=model, json_lines=is_json_lines(path),
+    return dd.from_map(_predict_range, ranges, model=model,
+                       json_lines=is_json_lines(path) if json_lines is None else json_lines,
                        single=batch_strategy == "SingleRecord", meta=_meta(model.classes),
                        divisions=divisions, label="mlprod-batch", enforce_metadata=False)
 
@@ -214,7 +217,7 @@ class DaskCluster:
         if not ranges:
             return
         frame = predictions(path, self.model, "SingleRecord" if self.single else "MultiRecord",
-                            ranges=ranges)
+                            ranges=ranges, json_lines=json_lines)
         parts = frame.to_delayed()
         results = ordered_map(self._client.compute, parts, 2 * self._threads)
         for part, result in zip(ranges, results, strict=True):

@@ -105,7 +105,7 @@ class StopRequest:
 
 def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload_bytes: int,
         join_source: bool = False, progress: bool | None = None,
-        stop: StopRequest | None = None) -> Summary:
+        stop: StopRequest | None = None, content_type: str | None = None) -> Summary:
     """Score every input file with ``backend``; return the summary.
 
     Parameters
@@ -124,6 +124,8 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
         Show a progress bar; default only when standard error is a terminal.
     stop : StopRequest, optional
         Checked between chunks and files (the command line's SIGINT and SIGTERM handlers set it).
+    content_type : {"text/csv", "application/jsonlines"}, optional
+        The inputs' format; default by each file's suffix (``.jsonl``, ``.ndjson``, ``.json``).
 
     Raises
     ------
@@ -160,7 +162,8 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
         for path in todo:
             stop.check()
             summary.unfinished = path.name
-            _one_file(backend, path, output, max_payload_bytes, join_source, summary, bar, stop)
+            _one_file(backend, path, output, max_payload_bytes, join_source, summary, bar, stop,
+                      is_json_lines(path, content_type))
             summary.written.append(path.name)
             summary.unfinished = None
     except KeyboardInterrupt as exc:
@@ -175,7 +178,7 @@ def run(backend: Any, inputs: list[Path], output: str | os.PathLike, max_payload
 
 
 def _one_file(backend: Any, path: Path, output: Path, max_payload_bytes: int, join_source: bool,
-              summary: Summary, bar: Any, stop: StopRequest) -> None:
+              summary: Summary, bar: Any, stop: StopRequest, json_lines: bool) -> None:
     out = output / f"{path.name}.out"
     errors = output / f"{path.name}.errors"
     for name in (out.name, errors.name):  # temporary files a killed run left behind
@@ -186,7 +189,7 @@ def _one_file(backend: Any, path: Path, output: Path, max_payload_bytes: int, jo
     try:
         with atomic_open(out, "wb") as answers_file, \
                 atomic_open(errors, "w", encoding="utf-8") as errors_file:
-            for rendered in backend.map(path, chunks, is_json_lines(path), join_source):
+            for rendered in backend.map(path, chunks, json_lines, join_source):
                 stop.check()
                 answers_file.write(rendered.text)
                 errors_file.writelines(f"{line}: {reason}\n" for line, reason in rendered.errors)

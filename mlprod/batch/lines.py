@@ -22,6 +22,8 @@ import pandas as pd
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _BOM = b"\xef\xbb\xbf"
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+#: SageMaker's ContentType values for batch transform input.
+CONTENT_TYPES = ("text/csv", "application/jsonlines")
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,15 @@ class Rows:
     records: list[dict] | None = None
 
 
-def is_json_lines(path: str | os.PathLike) -> bool:
-    """Tell JSON Lines files (``.jsonl``, ``.ndjson``, ``.json``) from CSV by the name."""
+def is_json_lines(path: str | os.PathLike, content_type: str | None = None) -> bool:
+    """Tell JSON Lines from CSV: by ``content_type`` when given, else by the file's suffix.
+
+    ``.jsonl``, ``.ndjson`` and ``.json`` are JSON Lines; any other name is CSV.
+    """
+    if content_type is not None:
+        if content_type not in CONTENT_TYPES:
+            raise ValueError(f"content_type={content_type!r}; use one of {list(CONTENT_TYPES)}.")
+        return content_type == "application/jsonlines"
     return Path(path).suffix.lower() in JSON_SUFFIXES
 
 
