@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -23,14 +21,16 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-#: Headers whose values change between calls, machines or installations (dates, request ids, the
-#: library's version and the compressions it can read); :meth:`Exchange.format` can leave them out.
-VOLATILE_HEADERS = frozenset({"date", "x-request-id", "x-amzn-requestid", "x-amzn-trace-id",
-                              "user-agent", "accept-encoding"})
-_FRACTION = re.compile(r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])")
-#: V2 datatypes sent as numbers; everything else but BYTES and BOOL is refused before sending.
-_NUMERIC = {"FP16", "FP32", "FP64", "BF16", "INT8", "INT16", "INT32", "INT64",
-            "UINT8", "UINT16", "UINT32", "UINT64"}
+from mlprod.exchange import VOLATILE_HEADERS, Exchange
+
+__all__ = ["KIND_DATATYPES", "NUMERIC_DATATYPES", "VOLATILE_HEADERS", "Client", "Exchange",
+           "ServerError", "classes_of", "decode_v2", "encode_v2"]
+
+#: V2 datatypes sent as JSON numbers; everything else but BYTES and BOOL is refused before sending.
+NUMERIC_DATATYPES = frozenset({"FP16", "FP32", "FP64", "BF16", "INT8", "INT16", "INT32", "INT64",
+                               "UINT8", "UINT16", "UINT32", "UINT64"})
+#: The V2 datatype of each kind of the kit's features (``data.schema()``, model metadata).
+KIND_DATATYPES = {"numeric": "FP32", "categorical": "BYTES"}
 
 
 class ServerError(Exception):
@@ -53,115 +53,6 @@ class ServerError(Exception):
         super().__init__(
             f"{status} {exchange.reason} from {exchange.method} {exchange.path}: {error}"
         )
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One HTTP request and its response, as bytes and headers, exactly as they travelled.
-
-    ``Host`` is added by the HTTP connection itself, so it is rebuilt from the URL; the rest of
-    the request is what :mod:`requests` sent.
-    """
-
-    method: str
-    url: str
-    request_headers: tuple[tuple[str, str], ...]
-    request_body: bytes
-    status: int
-    reason: str
-    response_headers: tuple[tuple[str, str], ...]
-    response_body: bytes
-    elapsed: float
-
-    @classmethod
-    def from_response(cls, response: requests.Response) -> Exchange:
-        """Build an exchange from a :class:`requests.Response` and the request that made it."""
-        sent = response.request
-        body = sent.body or b""
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        host = urlsplit(sent.url).netloc
-        return cls(
-            method=sent.method,
-            url=sent.url,
-            request_headers=(("Host", host), *sent.headers.items()),
-            request_body=body,
-            status=response.status_code,
-            reason=response.reason or "",
-            response_headers=tuple(response.headers.items()),
-            response_body=response.content,
-            elapsed=response.elapsed.total_seconds(),
-        )
-
-    def response_header(self, name: str, default: str | None = None) -> str | None:
-        """Return a response header's value, the name matched in any case."""
-        for key, value in self.response_headers:
-            if key.lower() == name.lower():
-                return value
-        return default
-
-    @property
-    def path(self) -> str:
-        """The path and query of the URL, as on the request line."""
-        parts = urlsplit(self.url)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
-
-    def request_text(self, volatile: bool = True, max_body: int = 1000) -> str:
-        """Return the request as HTTP/1.1 text: request line, headers, blank line, body.
-
-        Parameters
-        ----------
-        volatile : bool
-            Include headers that change between calls (:data:`VOLATILE_HEADERS`).
-        max_body : int
-            Characters of the body to show; the rest is counted, not shown.
-        """
-        head = f"{self.method} {self.path} HTTP/1.1"
-        return _message(head, self.request_headers, self.request_body, volatile, max_body)
-
-    def response_text(self, volatile: bool = True, max_body: int = 1000,
-                      digits: int | None = None) -> str:
-        """Return the response as HTTP/1.1 text: status line, headers, blank line, body.
-
-        Parameters
-        ----------
-        volatile, max_body
-            As for :meth:`request_text`.
-        digits : int, optional
-            Show the body's decimal numbers (probabilities) rounded to this many significant
-            digits, so the text is the same on every CPU; None shows the body as received.
-        """
-        head = f"HTTP/1.1 {self.status} {self.reason}"
-        body = self.response_body
-        if digits is not None:
-            text = body.decode("utf-8", errors="replace")
-            body = _FRACTION.sub(lambda m: f"{float(m.group()):.{digits}g}", text).encode()
-        return _message(head, self.response_headers, body, volatile, max_body)
-
-    def format(self, volatile: bool = True, max_body: int = 1000,
-               digits: int | None = None) -> str:
-        """Return the request and the response as text, one after the other."""
-        return (f"{self.request_text(volatile, max_body)}\n\n"
-                f"{self.response_text(volatile, max_body, digits)}")
-
-    def __str__(self) -> str:
-        return self.format()
-
-
-def _message(head: str, headers: Iterable[tuple[str, str]], body: bytes, volatile: bool,
-             max_body: int) -> str:
-    """Render one HTTP message; a bearer token is masked so it never lands in a notebook."""
-    lines = [head]
-    for name, value in headers:
-        if not volatile and name.lower() in VOLATILE_HEADERS:
-            continue
-        if name.lower() == "authorization":
-            value = value.split(" ", 1)[0] + " ***"
-        lines.append(f"{name}: {value}")
-    text = body.decode("utf-8", errors="replace")
-    if len(text) > max_body:
-        text = f"{text[:max_body]}… ({len(text) - max_body} more characters)"
-    return "\n".join(lines) + "\n\n" + text
 
 
 def _retrying_session(retries: int) -> requests.Session:
@@ -233,7 +124,9 @@ def encode_v2(frame: pd.DataFrame, inputs: Sequence[Mapping[str, Any]]) -> dict[
     frame : DataFrame of shape (n, ≥ len(inputs))
         One column per model input, named as the input; other columns are ignored.
     inputs : list of dict
-        The ``inputs`` of the model's V2 metadata (``name``, ``datatype``, ``shape``).
+        The ``inputs`` of the model's V2 metadata (``name``, ``datatype``, ``shape``), or the
+        kit's feature schema (``name``, ``kind``: ``numeric`` is sent as FP32, ``categorical``
+        as BYTES), e.g. ``mlprod.data.schema()``.
 
     Returns
     -------
@@ -255,9 +148,10 @@ def encode_v2(frame: pd.DataFrame, inputs: Sequence[Mapping[str, Any]]) -> dict[
         )
     tensors = []
     for spec in inputs:
-        name, datatype = spec["name"], spec["datatype"]
+        name = spec["name"]
+        datatype = spec["datatype"] if "datatype" in spec else KIND_DATATYPES[spec["kind"]]
         column = frame[name]
-        if datatype in _NUMERIC:
+        if datatype in NUMERIC_DATATYPES:
             data = _numbers(column, name, datatype)
         elif datatype == "BOOL":
             data = [bool(v) for v in column.tolist()]
@@ -265,7 +159,7 @@ def encode_v2(frame: pd.DataFrame, inputs: Sequence[Mapping[str, Any]]) -> dict[
             data = _strings(column)
         else:
             raise ValueError(f"Input {name!r} has datatype {datatype!r}, which this client "
-                             f"cannot send as JSON; supported: BYTES, BOOL, {sorted(_NUMERIC)}.")
+                             f"cannot send as JSON; supported: BYTES, BOOL, {sorted(NUMERIC_DATATYPES)}.")
         tensors.append({"name": name, "shape": [len(frame), 1], "datatype": datatype,
                         "data": data})
     return {"inputs": tensors}

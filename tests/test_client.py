@@ -135,6 +135,11 @@ def test_encode_v2_sends_missing_numbers_as_null_and_missing_text_as_empty(clien
     assert got["label"].iloc[0] in data.CLASSES
 
 
+def test_encode_v2_takes_the_kits_feature_schema_as_the_server_declares_it(client, rows):
+    """data.schema() (kinds) and the served metadata (datatypes) give the same body."""
+    assert encode_v2(rows, data.schema()) == encode_v2(rows, client.metadata(MODEL)["inputs"])
+
+
 def test_bad_input_is_refused_before_sending_with_the_column_and_value(client, rows):
     client.infer_body(rows.iloc[:1], MODEL)  # the model's inputs, fetched once and kept
     client.health()

@@ -17,7 +17,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from mlprod.client import Client, Exchange
+from mlprod.client import NUMERIC_DATATYPES, Client, Exchange
 from mlprod.explore import figure_png
 from mlprod.widgets.fallback import Fallback
 
@@ -29,8 +29,6 @@ FORMATS = {
 }
 #: Answer formats for /invocations: CSV has one line per row, a header line only when asked for.
 ACCEPTS = ("application/json", "text/csv", "text/csv; header=present")
-_NUMERIC = {"FP16", "FP32", "FP64", "BF16", "INT8", "INT16", "INT32", "INT64",
-            "UINT8", "UINT16", "UINT32", "UINT64"}
 
 
 def _as_text(value: Any) -> str:
@@ -209,7 +207,7 @@ class RequestInspector:
     def row(self) -> dict[str, Any]:
         """Return the row as typed: input name → JSON value."""
         return {spec["name"]: parse_field(self.fields[spec["name"]].value,
-                                          spec["datatype"] in _NUMERIC) for spec in self.inputs}
+                                          spec["datatype"] in NUMERIC_DATATYPES) for spec in self.inputs}
 
     def request(self) -> tuple[str, str, dict[str, str], str]:
         """Return the request the Send button would make: method, path, headers, body."""
