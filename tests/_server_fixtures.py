@@ -1,8 +1,9 @@
-"""Start the reference server as a real process on a free port, and always stop it.
+"""Test helpers: the tests' server launcher, a writable repository copy, reference answers, bodies.
 
-Used by tests/test_server*.py and tests/test_protocol.py. A server is ready when
-``/v2/health/ready`` answers 200 (polled); it is stopped (SIGTERM, then SIGKILL) however the
-test ends, and ``--parent-pid`` makes it exit even if pytest itself is killed.
+``ServerProcess`` is :class:`mlprod.serving.LocalServer` (the kit's one launcher: free port,
+retried when taken; readiness polled; always stopped, with ``--parent-pid`` in case pytest itself
+is killed) with the tests' habits: a 60 s readiness budget and ``command`` as the arguments of
+``python -m server``.
 """
 
 from __future__ import annotations
@@ -10,21 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import requests
 
 from mlprod import data, export, quickstart
-from mlprod.serving import free_port
+from mlprod.client import encode_v2
+from mlprod.serving import LocalServer, server_command
 
 READY_TIMEOUT = 60.0
 
@@ -33,91 +29,18 @@ with warnings.catch_warnings():  # starlette's TestClient (in-process app) warns
     from starlette.testclient import TestClient  # noqa: F401 - re-exported for the tests
 
 
-class ServerProcess:
-    """``python -m server`` in a child process; a context manager that waits for readiness.
+class ServerProcess(LocalServer):
+    """:class:`~mlprod.serving.LocalServer` whose ``command`` holds the arguments of ``python -m server``.
 
-    Parameters
-    ----------
-    repository : path
-        The model repository to serve.
-    args : sequence of str
-        Extra command-line arguments.
-    env : dict, optional
-        Extra environment variables (``MODEL_SERVER_TOKEN``...).
-    command : sequence of str, optional
-        Replaces ``--model-repository <repo> --port <port>`` (e.g. ``["serve", ...]``).
+    ``command=["serve", "--port", "{port}"]`` runs the SageMaker mode; ``{port}`` (also in ``env``
+    values) is the port picked at start.
     """
 
     def __init__(self, repository: str | os.PathLike | None, args: Sequence[str] = (),
-                 env: dict[str, str] | None = None, command: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None, command: Sequence[str] | None = None,
                  port: int | None = None):
-        self.repository = repository
-        self.port = port or free_port()
-        self.args = list(args)
-        self.env = dict(env or {})
-        self.command = command
-        self.process: subprocess.Popen | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
-
-    @property
-    def url(self) -> str:
-        """The base URL on 127.0.0.1."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, wait: bool = True) -> ServerProcess:
-        """Start the process; with ``wait``, return once ``/v2/health/ready`` answers 200."""
-        command = list(self.command) if self.command is not None else [
-            "--model-repository", str(self.repository), "--port", str(self.port)]
-        env = {k: v for k, v in os.environ.items() if k != "MODEL_SERVER_TOKEN"} | self.env
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", *command, "--parent-pid", str(os.getpid()),
-             *self.args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
-        """Poll readiness; return the seconds waited. Raise with the log if the server died."""
-        start = time.perf_counter()
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"The server exited with {self.process.returncode}:\n"
-                                   f"{self.log()}")
-            try:
-                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return time.perf_counter() - start
-            except requests.ConnectionError:
-                pass
-            if time.perf_counter() - start > timeout:
-                self.stop()
-                raise RuntimeError(f"The server was not ready after {timeout} s:\n{self.log()}")
-            time.sleep(0.02)  # polling interval, not a wait for readiness
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """Stop gracefully (SIGTERM), kill after ``timeout``; return the exit status."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def log(self) -> str:
-        """Everything the server wrote to stdout and stderr so far."""
-        return Path(self._log.name).read_text(errors="replace")
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self._log.close()
-        Path(self._log.name).unlink(missing_ok=True)
+        super().__init__(repository, port=port, args=args, env=env, ready_timeout=READY_TIMEOUT,
+                         command=None if command is None else server_command(*command))
 
 
 def copy_repository(destination: Path) -> Path:
@@ -142,15 +65,8 @@ def feed(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def v2_body(frame: pd.DataFrame) -> dict:
-    """A V2 inference request for ``frame``: NaN as null, one [N, 1] tensor per column."""
-    inputs = []
-    for c in data.FEATURES:
-        numeric = c in data.NUMERIC
-        values = [None if (numeric and np.isnan(v)) else (float(v) if numeric else v)
-                  for v in frame[c]]
-        inputs.append({"name": c, "shape": [len(frame), 1],
-                       "datatype": "FP32" if numeric else "BYTES", "data": values})
-    return {"inputs": inputs}
+    """The V2 inference request :class:`mlprod.client.Client` sends for a frame of the features."""
+    return encode_v2(frame, data.schema())
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

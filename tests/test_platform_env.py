@@ -11,7 +11,6 @@ import requests
 from _server_fixtures import ServerProcess, records, reference
 
 from mlprod import data, quickstart
-from mlprod.serving import free_port
 from server import platforms
 
 
@@ -51,13 +50,12 @@ def test_two_ports_stop_the_server_with_both_named():
 
 def test_vertex_ai_routes_and_body(split):
     repo = quickstart.model_repository()
-    port = free_port()
-    env = {"AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": "/v1/health",
+    env = {"AIP_HTTP_PORT": "{port}", "AIP_HEALTH_ROUTE": "/v1/health",
            "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/m:predict",
            "AIP_STORAGE_URI": str(repo)}
     frame = split.X_test.head(4)
     expected_labels, expected_p, classes = reference(repo, frame)
-    with ServerProcess(None, command=["serve"], port=port, env=env) as server:
+    with ServerProcess(None, command=["serve"], env=env) as server:
         assert requests.get(f"{server.url}/v1/health", timeout=10).status_code == 200
         route = f"{server.url}/v1/endpoints/e/deployedModels/m:predict"
         as_records = requests.post(route, json={"instances": records(frame),
@@ -75,8 +73,7 @@ def test_vertex_ai_routes_and_body(split):
 
 
 def test_cloud_foundry_port(split):
-    port = free_port()
     with ServerProcess(None, command=["serve", "--model-repository",
                                       str(quickstart.model_repository())],
-                       port=port, env={"PORT": str(port)}) as server:
+                       env={"PORT": "{port}"}) as server:
         assert requests.get(f"{server.url}/ping", timeout=10).status_code == 200

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, free_port, records, v2_body
+from _server_fixtures import ServerProcess, copy_repository, records, v2_body
 
 TOKEN = "s3cret-token"
 V2 = "/v2/models/penguins/infer"
@@ -140,10 +140,9 @@ def listening_address(port: int) -> str | None:
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
 def test_serve_mode_binds_all_interfaces_on_the_sagemaker_port(repo, rows):
-    port = free_port()
-    with ServerProcess(None, command=["serve", "--model-repository", str(repo)], port=port,
-                       env={"SAGEMAKER_BIND_TO_PORT": str(port)}) as server:
-        assert listening_address(port) == "0.0.0.0"
+    with ServerProcess(None, command=["serve", "--model-repository", str(repo)],
+                       env={"SAGEMAKER_BIND_TO_PORT": "{port}"}) as server:
+        assert listening_address(server.port) == "0.0.0.0"
         response = requests.post(f"{server.url}/invocations", json=rows,
                                  headers={"Accept": "text/csv"})
         assert response.status_code == 200

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, free_port, records, v2_body
+from _server_fixtures import ServerProcess, copy_repository, records, v2_body
 
 LOAD = "/v2/repository/models/{}/load"
 UNLOAD = "/v2/repository/models/{}/unload"
@@ -148,9 +148,8 @@ def test_without_a_model_health_and_invocations_say_503_until_one_is_loaded(repo
 
 def test_serve_mode_has_repository_control_off(repo, rows):
     """The container's command binds every interface: loading and unloading need a flag."""
-    port = free_port()
     with ServerProcess(None, command=["serve", "--model-repository", str(repo), "--port",
-                                      str(port)], port=port) as server:
+                                      "{port}"]) as server:
         for route in (LOAD, UNLOAD):
             check_error(requests.post(f"{server.url}{route.format('penguins')}"), 404,
                         "model control is 'none'", "--model-control explicit")
@@ -160,10 +159,8 @@ def test_serve_mode_has_repository_control_off(repo, rows):
 
 def test_serve_mode_with_explicit_model_control(repo, rows):
     shutil.copytree(repo / "penguins" / "2", repo / "penguins" / "3")
-    port = free_port()
     with ServerProcess(None, command=["serve", "--model-repository", str(repo), "--port",
-                                      str(port), "--model-control", "explicit"],
-                       port=port) as server:
+                                      "{port}", "--model-control", "explicit"]) as server:
         assert served_versions(server) == ["1", "2", "3"]
         shutil.rmtree(repo / "penguins" / "3")
         loaded = requests.post(f"{server.url}{LOAD.format('penguins')}")

@@ -95,10 +95,10 @@ def test_a_server_not_ready_in_time_is_stopped(repository):
 
 
 def test_an_interrupted_start_leaves_no_server(repository, monkeypatch):
-    def interrupt(client):
+    def interrupt(client, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serving.Client, "health", interrupt)
+    monkeypatch.setattr(serving.Client, "send", interrupt)
     server = LocalServer(repository)
     with pytest.raises(KeyboardInterrupt):
         server.start()
@@ -118,6 +118,30 @@ def test_a_taken_port_is_reported_or_replaced(repository, monkeypatch):
         with LocalServer(repository) as server:  # no port asked: it tries another
             assert urlsplit(server.url).port != port
             assert server.client().health()
+
+
+def test_a_command_line_gets_its_port_and_parent_pid(repository):
+    """The SageMaker mode, its port in the environment: {port} is filled in at each start."""
+    command = serving.server_command("serve", "--model-repository", repository)
+    with LocalServer(command=command, env={"SAGEMAKER_BIND_TO_PORT": "{port}"}) as server:
+        assert server.client().ping()
+        assert f"--parent-pid {os.getpid()}" in server.log()
+        assert 0 < server.ready_seconds < 60
+    assert server.stop() == 0  # the exit status, also when asked again
+
+
+def test_a_command_without_a_place_for_the_port_is_refused():
+    with pytest.raises(ValueError, match=r"no place for the port: put '\{port\}'"):
+        LocalServer(command=serving.server_command("serve")).start()
+
+
+def test_start_without_waiting_returns_at_once(repository):
+    server = LocalServer(repository, args=["--workers", "0"])  # refused by the server
+    server.start(wait=False)
+    try:
+        assert server.process.wait(30) == 2
+    finally:
+        server.stop()
 
 
 def test_token_none_ignores_a_token_in_the_environment(repository, monkeypatch):
