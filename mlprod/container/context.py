@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import mlprod.container.wheels as _wheels
+import mlprod.platforms.files as _platforms
 from mlprod.container.defaults import DEFAULT_BASE_IMAGE, SERVER, SERVER_LOCK
 from mlprod.container.model import choose_model, copy_model, served_version
 from mlprod.container.requirements import read_lock
@@ -109,6 +110,7 @@ def build_context(repository: str | os.PathLike, out_dir: str | os.PathLike,
             "pip_source": "--no-index --find-links wheels " if wheels else "",
         }
         write_templates(ctx, CONTEXT_TEMPLATES, values)
+        _platforms.write_platform_files(ctx, values)  # platforms/<name>/: lesson 09
         _readable(ctx)
         replace_dir(ctx, out_dir)
     finally:
