@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import online_sweep  # beside this file (python puts the script's folder on sys.path)
@@ -99,14 +98,9 @@ def frames():
 
 def v2_body(frame) -> bytes:
     from mlprod import data
+    from mlprod.client import encode_v2
 
-    inputs = []
-    for c in data.FEATURES:
-        numeric = c in data.NUMERIC
-        values = [None if numeric and v != v else (float(v) if numeric else v) for v in frame[c]]
-        inputs.append({"name": c, "shape": [len(frame), 1],
-                       "datatype": "FP32" if numeric else "BYTES", "data": values})
-    return json.dumps({"inputs": inputs}, separators=(",", ":")).encode()
+    return json.dumps(encode_v2(frame, data.schema()), separators=(",", ":")).encode()
 
 
 def split_body(frame) -> bytes:
@@ -165,72 +159,36 @@ def _p50_us(call, repeats: int) -> float:
 
 
 # --- processes and wrk ---------------------------------------------------------------------
-@dataclass
-class Served:
-    """A server process pinned to some cores, with its ready time."""
+def served(command: list[str], ready_path: str = "/v2/health/ready",
+           token: str | None = None, args: tuple[str, ...] = ()):
+    """A server started by ``command`` (pinned with taskset), ready within 60 s; ``ready_seconds``."""
+    from mlprod.serving import LocalServer
 
-    command: list[str]
-    ready_path: str
-    port: int
-    env: dict = field(default_factory=dict)
-    process: subprocess.Popen | None = None
-    ready_s: float = 0.0
-    log: Path | None = None
+    return LocalServer(command=command, ready_path=ready_path, token=token, args=args,
+                       ready_timeout=60)
 
-    def __enter__(self) -> Served:
-        self.log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
-        start = time.perf_counter()
-        self.process = subprocess.Popen(self.command, stdout=self.log.open("w"),
-                                        stderr=subprocess.STDOUT, env=os.environ | self.env)
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.command} exited:\n{self.log.read_text()}")
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                connection.request("GET", self.ready_path, headers=self._auth())
-                if connection.getresponse().status == 200:
-                    self.ready_s = time.perf_counter() - start
-                    return self
-            except OSError:
-                pass
-            if time.perf_counter() - start > 60:
-                raise RuntimeError(f"{self.command} not ready in 60 s:\n{self.log.read_text()}")
-            time.sleep(0.002)
 
-    def _auth(self) -> dict:
-        token = self.env.get("MODEL_SERVER_TOKEN")
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def check(self, path: str, body: bytes, content_type: str, rows: int) -> None:
-        """Send ``body`` once and check a 200 that covers every row."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Content-Type": content_type, "Accept": content_type} | self._auth()
-        connection.request("POST", path, body, headers)
-        response = connection.getresponse()
-        answer = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"POST {path} answered {response.status}: {answer[:500]!r}")
-        if content_type == "text/csv":  # a header line only on servers of wave 1 (CONTRACTS §5)
-            lines = answer.decode().strip().splitlines()
-            if lines and lines[0].startswith("label,"):
-                lines = lines[1:]
-            assert len(lines) == rows, (len(lines), rows)
-        else:
-            parsed = json.loads(answer)
-            count = (len(parsed["predictions"]) if "predictions" in parsed
-                     else parsed["outputs"][0]["shape"][0])
-            assert count == rows, (count, rows)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.log:
-            self.log.unlink(missing_ok=True)
+def check(server, path: str, body: bytes, content_type: str, rows: int) -> None:
+    """Send ``body`` once to ``server`` and check a 200 that covers every row."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Content-Type": content_type, "Accept": content_type}
+    if server.token:
+        headers["Authorization"] = f"Bearer {server.token}"
+    connection.request("POST", path, body, headers)
+    response = connection.getresponse()
+    answer = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"POST {path} answered {response.status}: {answer[:500]!r}")
+    if content_type == "text/csv":  # a header line only on servers of wave 1 (CONTRACTS §5)
+        lines = answer.decode().strip().splitlines()
+        if lines and lines[0].startswith("label,"):
+            lines = lines[1:]
+        assert len(lines) == rows, (len(lines), rows)
+    else:
+        parsed = json.loads(answer)
+        count = (len(parsed["predictions"]) if "predictions" in parsed
+                 else parsed["outputs"][0]["shape"][0])
+        assert count == rows, (count, rows)
 
 
 def wrk(port: int, path: str, body: bytes, content_type: str, connections: int, seconds: int,
@@ -301,7 +259,7 @@ def single_model_repository(target: Path) -> Path:
 
 
 def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int = 0) -> dict:
-    from mlprod.serving import free_port
+    from mlprod.serving import server_command
 
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -325,12 +283,12 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
             "versions": versions(), "busy_before": cpu_busy(), "load_before": load_average()}}
         report["floor"] = floor(model)
 
-        def measure(server: Served, path: str, kind: str, connections: int,
+        def measure(server, path: str, kind: str, connections: int,
                     batch_size: int = 1, headers: dict | None = None,
                     cores: str = "1") -> dict:
             single, many, content_type = bodies[kind]
             body = single if batch_size == 1 else many
-            server.check(path, body, content_type, batch_size)
+            check(server, path, body, content_type, batch_size)
             wrk(server.port, path, body, content_type, connections, warmup, headers, cores)
             runs = []
             for _ in range(repeat):
@@ -354,29 +312,24 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
                   f"{result['core0_other_share']:.0%}", flush=True)
             return result
 
-        python = sys.executable
-        port = free_port()
         print("bare endpoint", flush=True)
         # --parent-pid (the bare endpoint's third argument too): a killed bench leaves no server.
-        bare_cmd = ["taskset", "-c", "0", python, str(HERE / "bare_endpoint.py"), str(model),
-                    str(port), str(os.getpid())]
-        with Served(bare_cmd, "/ready", port) as bare:
+        bare_cmd = ["taskset", "-c", "0", sys.executable, str(HERE / "bare_endpoint.py"),
+                    str(model), "{port}", "{parent_pid}"]
+        with served(bare_cmd, "/ready") as bare:
             report["bare"] = {
-                "ready_s": bare.ready_s,
+                "ready_s": bare.ready_seconds,
                 "one_row_c1": measure(bare, "/predict", "split", 1),
                 "one_row_c16": measure(bare, "/predict", "split", 16),
                 "batch_c4": measure(bare, "/predict", "split", 4, BATCH),
             }
 
         infer = "/v2/models/penguins/infer"
-        server_cmd = [python, "-m", "server", "--model-repository", str(repo),
-                      "--parent-pid", str(os.getpid())]
-        port = free_port()
+        server_cmd = server_command("--model-repository", repo, "--port", "{port}")
         print("server, default configuration", flush=True)
-        with Served(["taskset", "-c", "0", *server_cmd, "--port", str(port)],
-                    "/v2/health/ready", port) as server:
+        with served(["taskset", "-c", "0", *server_cmd]) as server:
             report["server"] = {
-                "ready_s": server.ready_s,
+                "ready_s": server.ready_seconds,
                 "v2_one_row_c1": measure(server, infer, "v2", 1),
                 "v2_one_row_c16": measure(server, infer, "v2", 16),
                 "v2_batch_c4": measure(server, infer, "v2", 4, BATCH),
@@ -390,18 +343,13 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
                 str(size): measure(server, "/invocations", f"csv_{size}",
                                    online_sweep.CONNECTIONS, size)
                 for size in online_sweep.SIZES}
-        port = free_port()
         print("server with a bearer token", flush=True)
-        token = {"MODEL_SERVER_TOKEN": "bench-token"}
-        with Served(["taskset", "-c", "0", *server_cmd, "--port", str(port)],
-                    "/v2/health/ready", port, env=token) as server:
+        with served(["taskset", "-c", "0", *server_cmd], token="bench-token") as server:
             report["server_token"] = {"v2_one_row_c16": measure(
                 server, infer, "v2", 16, headers={"Authorization": "Bearer bench-token"})}
-        port = free_port()
         print("server, 2 workers on cores 0-1 (wrk shares core 1)", flush=True)
-        with Served(["taskset", "-c", "0,1", *server_cmd, "--port", str(port), "--workers",
-                     "2"], "/v2/health/ready", port) as server:
-            report["server_workers_2"] = {"ready_s": server.ready_s,
+        with served(["taskset", "-c", "0,1", *server_cmd], args=("--workers", "2")) as server:
+            report["server_workers_2"] = {"ready_s": server.ready_seconds,
                                           "v2_one_row_c16": measure(server, infer, "v2", 16)}
         if batch_rows:
             import batch_bench  # beside this file: python puts the script's folder on sys.path
