@@ -316,3 +316,15 @@ def test_a_lone_carriage_return_in_a_line_makes_that_line_bad_not_its_chunk():
     assert rows.good.tolist() == [1]
     assert rows.errors[0][0] == 1 and rows.errors[0][1].startswith("not CSV (new-line character")
     assert rows.feed["island"].ravel().tolist() == ["Biscoe"]
+
+
+def test_a_lone_row_is_scored_as_in_a_batch(repository):
+    """ONNX Runtime's one-row kernel can differ in the last bit: a lone row is scored in a pair."""
+    model = scoring.load_model(repository, "penguins")
+    feed = export.onnx_inputs(data.synthesize(1001, seed=1)[data.FEATURES], data.schema())
+    session = scoring.session_for(model)
+    _, probabilities = scoring.run_model(session, feed, 1001)  # calls of 1,000 rows and 1 row
+    inside = session.run(["probabilities"], {k: v[500:] for k, v in feed.items()})[0]
+    alone = session.run(["probabilities"], {k: v[1000:] for k, v in feed.items()})[0]
+    assert not np.array_equal(alone[0], inside[-1])  # the reason for the pair, on this row
+    assert np.array_equal(probabilities[-1], inside[-1])
