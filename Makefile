@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 NBVAL := $(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile notebooks
 HOST_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest browser container image
+.PHONY: help lab test models context tour notebooks bench lock clean venv lint unit protocol nbtest browser container image latest
 
 help:
 	@echo "make lab        set up .venv from the lock and open JupyterLab on notebooks/ (127.0.0.1)"
@@ -23,10 +23,9 @@ help:
 	@echo "make tour       run every notebook headless into build/tour/ (index.html)"
 	@echo "make notebooks  re-execute the notebooks in place (fresh committed outputs)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+	@echo "make latest     unit tests and notebooks on the newest releases pyproject.toml allows (build/latest/report.md)"
 	@echo "make clean      remove build/ and caches (keeps .venv)"
 
-# The environment: exactly the lock, then the kit itself (editable). rfc3987-syntax is dropped:
-# jsonschema pulls it in, nothing here needs it, and importing it costs ~2 s per Jupyter process.
 # The environment: exactly the lock, then the kit itself (editable). uv (pinned in the lock) is
 # bootstrapped into .venv with the venv's own pip, so no system-wide install is needed (Debian and
 # Ubuntu refuse those). rfc3987-syntax is dropped: jsonschema pulls it in, nothing here needs it, and
@@ -104,6 +103,34 @@ notebooks: $(STAMP)
 lock: $(STAMP)
 	$(UV) pip compile --universal --python-version 3.11 --all-extras pyproject.toml -o requirements.lock
 	$(UV) pip compile --quiet --universal --python-version 3.11 -c requirements.lock requirements-server.in -o requirements-server.lock
+
+# The early warning for version breakage, not part of `make test`: a throwaway venv (build/latest/venv)
+# with the newest releases inside pyproject.toml's ranges runs the unit tests and the notebooks.
+# build/latest/report.md lists the pins that differ from requirements.lock and what failed; the target
+# fails when anything did.
+latest: $(STAMP)
+	rm -rf build/latest && mkdir -p build/latest
+	$(UV) pip compile --quiet --universal --python-version 3.11 --all-extras --upgrade pyproject.toml -o build/latest/requirements.txt
+	$(UV) venv --quiet --python $(PY) build/latest/venv
+	$(UV) pip sync --quiet --python build/latest/venv/bin/python build/latest/requirements.txt
+	$(UV) pip install --quiet --python build/latest/venv/bin/python --no-deps -e .
+	@L=build/latest; T="$$L/venv/bin/python -m pytest -p no:cacheprovider -n 2"; \
+	echo "unit tests -> $$L/unit.log"; \
+	$$T -m "not protocol and not browser and not container" tests > $$L/unit.log 2>&1; unit=$$?; \
+	echo "notebooks -> $$L/notebooks.log"; \
+	$$T --nbval --nbval-sanitize-with notebooks/sanitize.cfg --dist loadfile notebooks > $$L/notebooks.log 2>&1; nb=$$?; \
+	{ echo "# make latest: the newest releases inside pyproject.toml's ranges"; echo; \
+	  echo "Resolved $$(date -u +%FT%TZ) into $$L/requirements.txt; Python $$($$L/venv/bin/python -V | cut -d' ' -f2)."; echo; \
+	  echo "## Pins that differ from requirements.lock"; echo; echo "| package | lock | latest |"; echo "|---|---|---|"; \
+	  awk 'FNR==1{f++} /^[A-Za-z0-9]/{split($$0,p," ; "); split(p[1],nv,"=="); k=tolower(nv[1]) (p[2]!="" ? " ; " p[2] : ""); \
+	       if(f==1) old[k]=nv[2]; else {new[k]=nv[2]; if(!(k in old)) print "| " k " | — | " nv[2] " |"; \
+	       else if(old[k]!=nv[2]) print "| " k " | " old[k] " | " nv[2] " |"}} \
+	       END{for(k in old) if(!(k in new)) print "| " k " | " old[k] " | — |"}' requirements.lock $$L/requirements.txt | sort; echo; \
+	  echo "## Results"; echo; \
+	  echo "- unit tests (exit $$unit): $$(tail -n 1 $$L/unit.log)"; \
+	  echo "- notebooks (exit $$nb): $$(tail -n 1 $$L/notebooks.log)"; echo; \
+	  echo "## Failures"; echo; grep -hE '^(FAILED|ERROR) ' $$L/unit.log $$L/notebooks.log | sed 's/^/- /' | grep . || echo "none"; \
+	} > $$L/report.md; cat $$L/report.md; test $$unit = 0 && test $$nb = 0
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
