@@ -113,3 +113,15 @@ def test_papermill_runs_a_lesson_with_injected_parameters(tmp_path):
     assert injected and "TEST_SIZE = 0.5" in injected[0].source
     printed = "".join(_text(o) for c in _code(nb) for o in c.get("outputs", []))
     assert "train: (172, 6)  test: (172, 6)" in printed  # half of 344 rows, as asked
+
+
+def test_every_lesson_named_exists():
+    # A notebook or the README may name only lessons that are in notebooks/: "03-export-...",
+    # "lesson 06" or "lessons 06" each point at the file a learner will look for.
+    stems = {p.name[:2] for p in LESSONS}
+    named = re.compile(r"(?<![^\s`(\[\"'/])(\d\d)-[a-z]{4,}(?:-[a-z]+)*|\b[Ll]essons? (\d\d)\b")
+    missing = []
+    for path in [*ALL, ROOT / "README.md"]:
+        found = {a or b for a, b in named.findall(path.read_text(encoding="utf-8"))}
+        missing += [f"{path.relative_to(ROOT)} names lesson {n}" for n in sorted(found - stems)]
+    assert not missing, f"{missing}: name only lessons in notebooks/ ({sorted(stems)})"
