@@ -31,18 +31,49 @@ from sklearn.model_selection import (
 
 
 class FitProgress:
-    """A tqdm.auto bar counted in fits; the search grows its total as each round is planned."""
+    """A tqdm.auto bar counted in fits; the search grows its total as each round is planned.
+
+    In a notebook the bar is a widget, and a widget's text fallback (what GitHub and other static
+    viewers show) is fixed when it is displayed, before any fit has run: tqdm's would read
+    ``0fit``. So the widget is displayed with a sentence naming it, and the final count is
+    printed when the search ends (``grid search: 45/45 fits``), which every viewer shows. On a
+    terminal the text bar itself ends on the final count.
+    """
 
     def __init__(self, enabled: bool, label: str) -> None:
         self.bar = None
+        self.label = label
+        self.widget = False
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=0, desc=label, unit="fit", leave=True)
+            try:
+                from tqdm.notebook import tqdm_notebook
+            except ImportError:  # pragma: no cover - tqdm always ships it
+                tqdm_notebook = None
+            self.widget = tqdm_notebook is not None and issubclass(tqdm, tqdm_notebook)
+            if self.widget:
+                self.bar = tqdm(total=0, desc=label, unit="fit", leave=True, display=False)
+                self._display()
+            else:
+                self.bar = tqdm(total=0, desc=label, unit="fit", leave=True)
+
+    def _display(self) -> None:
+        from IPython.display import display
+
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.bar.container.model_id}
+        display({"application/vnd.jupyter.widget-view+json": view,
+                 "text/plain": f"{self.label}: a progress bar counted in fits (live in JupyterLab)"},
+                raw=True)
 
     def grow(self, n: int) -> None:
         if self.bar is not None:
             self.bar.total += n
+            if self.widget:  # tqdm's widget keeps the maximum it was built with
+                _, gauge, _ = self.bar.container.children
+                gauge.max, gauge.bar_style = self.bar.total, ""
+                if self.bar.ncols is None:
+                    gauge.layout.width = None
             self.bar.refresh()
 
     def update(self, n: int) -> None:
@@ -51,7 +82,10 @@ class FitProgress:
 
     def close(self) -> None:
         if self.bar is not None:
+            done, total = self.bar.n, self.bar.total
             self.bar.close()
+            if self.widget:
+                print(f"{self.label}: {done}/{total} fits")
 
 
 class _TrackedSearch:
