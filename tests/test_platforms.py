@@ -230,8 +230,7 @@ def test_sagemaker_deploy_script_runs_offline_and_tears_down(context, tmp_path, 
         calls = sys.modules["sagemaker_calls"]
         described = calls.describe(sm, script["ENDPOINT"])
         assert described["status"] == "InService"
-        assert {v: d["weight"] for v, d in described["variants"].items()} == \
-            {"production": 90.0, "candidate": 10.0}
+        assert described["weights"] == {"production": 90.0, "candidate": 10.0}
         keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(
             Bucket="mlprod-test")["Contents"]}
         assert keys == {"penguins-server/model.tar.gz", "penguins-server/candidate.tar.gz"}

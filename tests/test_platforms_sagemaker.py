@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mlprod import platforms
 from mlprod.platforms import sagemaker
 
 REGION = "eu-west-1"
@@ -37,9 +38,8 @@ def _deploy(sm, name="penguins"):
 def test_deploy_creates_two_variants_with_data_capture(clients):
     sm, _ = clients
     described = _deploy(sm)
-    assert described == {"status": "InService", "capture": True, "variants": {
-        "production": {"weight": 90.0, "instances": 1},
-        "candidate": {"weight": 10.0, "instances": 1}}}
+    assert described == {"status": "InService", "capture": True,
+                         "weights": {"production": 90.0, "candidate": 10.0}}
     config = sm.describe_endpoint_config(EndpointConfigName="penguins")
     capture = config["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == 50
@@ -56,8 +56,7 @@ def test_weights_change_on_the_running_endpoint(clients):
     sm, _ = clients
     _deploy(sm)
     described = sagemaker.set_weights(sm, "penguins", {"production": 50, "candidate": 50})
-    assert {v: d["weight"] for v, d in described["variants"].items()} == \
-        {"production": 50.0, "candidate": 50.0}
+    assert described["weights"] == {"production": 50.0, "candidate": 50.0}
 
 
 def test_teardown_leaves_nothing_and_spares_other_endpoints(clients):
@@ -100,3 +99,25 @@ def test_a_forced_variant_is_sent_as_target_variant(clients):
                                  lambda request, **_: sent.append(dict(request.headers)))
     sagemaker.invoke(runtime, "penguins", "1", variant="candidate")
     assert sent[0]["X-Amzn-SageMaker-Target-Variant"] in ("candidate", b"candidate")
+
+
+def test_queued_answers_come_back_once_each_in_order(clients):
+    _, runtime = clients
+    assert platforms.mock.queue_answers(['{"a": 1}', b'{"b": 2}'], region=REGION,
+                                        variant="candidate") == 2
+    first = sagemaker.invoke(runtime, "penguins", "1")
+    second = sagemaker.invoke(runtime, "penguins", "2")
+    assert (first["body"], second["body"]) == (b'{"a": 1}', b'{"b": 2}')
+    assert first["variant"] == "candidate" and first["content_type"] == "application/json"
+    assert sagemaker.invoke(runtime, "penguins", "3")["body"] == b"body", "queue empty: canned"
+
+
+def test_queuing_outside_the_mock_is_refused_before_anything_leaves(monkeypatch):
+    import requests
+
+    def refuse(*args, **kwargs):
+        raise requests.ConnectionError("no network in the test")
+
+    monkeypatch.setattr(requests, "post", refuse)
+    with pytest.raises(RuntimeError, match="inside `with moto.mock_aws"):
+        platforms.mock.queue_answers(["x"], region=REGION)

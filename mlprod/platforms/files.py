@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
-import math
+import re
 import shutil
 import tarfile
+from importlib import resources
 from pathlib import Path
 
 from mlprod.container.templates import render, template
@@ -33,17 +35,28 @@ PORT = 8080
 CF_COMMAND = "python -m server serve --model-repository model"
 
 
-def platform_values(values: dict, *, canary_percent: int = 10,
+def example_row(model_dir: Path) -> dict[str, float | str]:
+    """Return one penguin as a record in the model's input order (from ``config.pbtxt``).
+
+    The first complete row of the course's data set: the scripts send it as their one example
+    request. Read with the standard library, so ``make context`` imports no data stack.
+    """
+    config = (model_dir / "config.pbtxt").read_text()
+    block = config[config.index("input ["):config.index("output [")]
+    inputs = re.findall(r'name:\s*"([^"]+)"\s*data_type:\s*(\w+)', block)
+    with (resources.files("mlprod") / "datasets" / "penguins.csv").open() as fh:
+        row = next(r for r in csv.DictReader(fh) if all(r[name] for name, _ in inputs))
+    return {name: row[name] if kind == "TYPE_STRING" else float(row[name])
+            for name, kind in inputs}
+
+
+def platform_values(model_dir: Path, values: dict, *, canary_percent: int = 10,
                     paperspace_machine_type: str = "C5",
                     sagemaker_instance_type: str = "ml.m5.large",
                     vertex_machine_type: str = "n1-standard-2") -> dict:
     """Return the values the platform templates need, on top of the context's ``values``."""
-    from mlprod import data
-
-    row = data.split().X_test.iloc[0]
-    record = {k: (None if isinstance(v, float) and math.isnan(v) else
-                  float(v) if isinstance(v, float) else v) for k, v in row.items()}
-    csv_row = ",".join("" if v is None else str(v) for v in record.values())
+    record = example_row(model_dir)
+    csv_row = ",".join(str(v) for v in record.values())
     weights = (90, 10)
     return {
         **values, "canary_percent": canary_percent, "cf_command": CF_COMMAND,
@@ -73,7 +86,7 @@ def write_platform_files(ctx: str | Path, values: dict, **options) -> list[Path]
     ctx = Path(ctx)
     out = ctx / "platforms"
     model_dir = ctx / "model" / values["model"]
-    filled = platform_values(values, **options)
+    filled = platform_values(model_dir, values, **options)
     written = []
     for name, target in FILES.items():
         path = out / target

@@ -117,45 +117,58 @@ def run_command(tag: str, name: str, run: Run, port: int, engine_name: str) -> l
 
 
 @contextlib.contextmanager
-def started(tag: str, run: Run, eng: Engine, timeout: float = 60) -> Iterator[tuple[str, float]]:
-    """Run ``tag`` as ``run`` says until the block ends; yield its URL once its health route is 200.
+def started(tag: str, todo: list[Run], eng: Engine, timeout: float = 180
+            ) -> Iterator[dict[str, tuple[str, float] | RuntimeError]]:
+    """Start a container of ``tag`` for each run at once; yield platform → (URL, ready seconds).
 
-    Raises
-    ------
-    RuntimeError
-        If the container exits or its health route does not answer 200 within ``timeout``
-        seconds; the message holds the container's log.
+    All start together, so the engine's work before each start (podman's vfs storage copies the
+    image's files for every container) overlaps. A run whose container exits, or whose health
+    route does not answer 200 within ``timeout`` seconds, maps to a RuntimeError holding the
+    container's log. Every container is stopped and removed on the way out.
     """
     import requests
 
     from mlprod.serving import free_port
 
-    port = free_port()
-    name = f"mlprod-{os.getpid()}-{run.platform}-{port}"
-    url = f"http://127.0.0.1:{port}"
+    boxes, ports = {}, set()
+    for run in todo:
+        port = free_port()
+        while port in ports:
+            port = free_port()
+        ports.add(port)
+        boxes[run.platform] = (run, f"mlprod-{os.getpid()}-{run.platform}-{port}",
+                               f"http://127.0.0.1:{port}", port)
+    found: dict[str, tuple[str, float] | RuntimeError] = {}
     start = time.perf_counter()
     try:
-        eng.run(*run_command(tag, name, run, port, eng.name), timeout=120)
+        for run, name, _, port in boxes.values():
+            eng.run(*run_command(tag, name, run, port, eng.name), timeout=120)
         checked = start
-        while True:
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(url + run.health, timeout=2).status_code == 200:
-                    break
+        while len(found) < len(boxes):
+            for platform, (run, _name, url, _) in boxes.items():
+                if platform not in found:
+                    with contextlib.suppress(requests.RequestException):
+                        if requests.get(url + run.health, timeout=2).status_code == 200:
+                            found[platform] = (url, time.perf_counter() - start)
             now = time.perf_counter()
-            if now - checked > 1 or now - start > timeout:
+            if now - checked > 2 or now - start > timeout:
                 checked = now
-                state = eng.run("inspect", "--format", "{{.State.Running}}", name,
-                                check=False).stdout.strip()
-                if state != "true" or now - start > timeout:
-                    logs = eng.run("logs", name, check=False)
-                    raise RuntimeError(f"{run.platform}: container {name} did not answer "
-                                       f"{url}{run.health} (running: {state}):\n"
-                                       f"{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+                for platform, (run, name, url, _) in boxes.items():
+                    if platform in found:
+                        continue
+                    state = eng.run("inspect", "--format", "{{.State.Running}}", name,
+                                    check=False).stdout.strip()
+                    if state != "true" or now - start > timeout:
+                        logs = eng.run("logs", name, check=False)
+                        found[platform] = RuntimeError(
+                            f"{platform}: container {name} did not answer {url}{run.health} "
+                            f"(running: {state}):\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
             time.sleep(0.05)
-        yield url, time.perf_counter() - start
+        yield found
     finally:
-        eng.run("stop", "-t", "5", name, check=False, timeout=60)
-        eng.run("rm", "-f", name, check=False, timeout=60)
+        names = [name for _, name, _, _ in boxes.values()]
+        eng.run("stop", "-t", "5", *names, check=False, timeout=120)
+        eng.run("rm", "-f", *names, check=False, timeout=120)
 
 
 def call(url: str, kind: str, model: str, rows) -> dict:
@@ -200,6 +213,30 @@ def call(url: str, kind: str, model: str, rows) -> dict:
     return {"request": request, "labels": labels[0], "probabilities": probabilities[0]}
 
 
+def _check(run: Run, ready: tuple[str, float] | RuntimeError, model: str, rows,
+           expected: dict) -> dict:
+    """Call one started platform in its formats; return its entry of the record."""
+    import numpy as np
+
+    entry = {"ok": False, "max_abs_diff": None, "request": None,
+             "env": {**run.env, **{v: "<free port>" for v in run.port_variables}},
+             "command": [c for c in (run.entrypoint,) if c] + run.args,
+             "volumes": list(run.volumes.values()), "health": run.health}
+    try:
+        if isinstance(ready, RuntimeError):
+            raise ready
+        url, seconds = ready
+        answers = [call(url, kind, model, rows) for kind in run.calls]
+    except RuntimeError as err:
+        return {**entry, "error": str(err)[-2000:]}
+    gap = max(float(np.max(np.abs(np.asarray(a["probabilities"])
+                                  - np.asarray(expected["probabilities"])))) for a in answers)
+    equal = all(a["labels"] == expected["labels"] for a in answers)
+    return {**entry, "ok": equal and gap <= TOLERANCE, "max_abs_diff": gap,
+            "request": "; ".join(a["request"] for a in answers), "labels_equal": equal,
+            "labels": answers[0]["labels"], "ready_seconds": round(seconds, 2)}
+
+
 def prove(context: str | os.PathLike, *, engine_name: str | None = None,
           tag: str = "mlprod-model-server:platforms", base_image: str | None = None,
           out: str | os.PathLike | None = None, keep_image: bool = False) -> dict:
@@ -219,10 +256,10 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
     dict
         Platform → ``{"ok", "max_abs_diff", "request", "labels_equal", "env", "args",
         "volumes", "ready_seconds", ...}``; ``ok`` when every call's labels equal ONNX
-        Runtime's in process and its probabilities are within 1e-5.
+        Runtime's in process and its probabilities are within 1e-5. ``ready_seconds`` runs
+        from the first of the five run commands (all start together) to that platform's first
+        health answer.
     """
-    import numpy as np
-
     from mlprod.container.proof import onnx_answers, sample_rows
 
     context = Path(context)
@@ -235,26 +272,10 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
     scratch = Path(tempfile.mkdtemp(prefix="mlprod-platforms-"))
     try:
         built = build_image(context, tag, engine_name=eng.name, base_image=base_image)
-        for run in runs(context, scratch):
-            entry = {"ok": False, "max_abs_diff": None, "request": None,
-                     "env": {**run.env, **{v: "<free port>" for v in run.port_variables}},
-                     "command": [c for c in (run.entrypoint,) if c] + run.args,
-                     "volumes": list(run.volumes.values()), "health": run.health}
-            try:
-                with started(tag, run, eng) as (url, ready):
-                    answers = [call(url, kind, model, rows) for kind in run.calls]
-            except RuntimeError as err:
-                entry["error"] = str(err)[-2000:]
-                record[run.platform] = entry
-                continue
-            gap = max(float(np.max(np.abs(np.asarray(a["probabilities"])
-                                          - np.asarray(expected["probabilities"]))))
-                      for a in answers)
-            equal = all(a["labels"] == expected["labels"] for a in answers)
-            entry.update(ok=equal and gap <= TOLERANCE, max_abs_diff=gap,
-                         request="; ".join(a["request"] for a in answers), labels_equal=equal,
-                         labels=answers[0]["labels"], ready_seconds=round(ready, 2))
-            record[run.platform] = entry
+        todo = runs(context, scratch)
+        with started(tag, todo, eng) as ready:
+            for run in todo:
+                record[run.platform] = _check(run, ready[run.platform], model, rows, expected)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if not keep_image:

@@ -79,12 +79,11 @@ def deploy(sm, endpoint: str, *, image: str, role_arn: str, model_data: Mapping[
 
 
 def describe(sm, endpoint: str) -> dict:
-    """Return the endpoint's status, its variants' current weights and instance counts, and capture."""
+    """Return the endpoint's status, its variants' current weights, and whether it captures data."""
     found = sm.describe_endpoint(EndpointName=endpoint)
     return {"status": found["EndpointStatus"],
-            "variants": {v["VariantName"]: {"weight": v.get("CurrentWeight"),
-                                            "instances": v.get("CurrentInstanceCount")}
-                         for v in found.get("ProductionVariants", [])},
+            "weights": {v["VariantName"]: v.get("CurrentWeight")
+                        for v in found.get("ProductionVariants", [])},
             "capture": found.get("DataCaptureConfig", {}).get("EnableCapture")}
 
 
