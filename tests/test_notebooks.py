@@ -117,9 +117,12 @@ def test_papermill_runs_a_lesson_with_injected_parameters(tmp_path):
 
 def test_every_lesson_named_exists():
     # A notebook or the README may name only lessons that are in notebooks/: "03-export-...",
-    # "lesson 06" or "lessons 06" each point at the file a learner will look for.
+    # "lesson 06" or "lessons 06" each point at the file a learner will look for. A number with
+    # a unit ("10-minute", "10-fold") is no lesson.
     stems = {p.name[:2] for p in LESSONS}
-    named = re.compile(r"(?<![^\s`(\[\"'/])(\d\d)-[a-z]{4,}(?:-[a-z]+)*|\b[Ll]essons? (\d\d)\b")
+    unit = r"(?:second|minute|hour|day|week|month|year|fold|row|line|core|byte|class|step|tree)s?\b"
+    named = re.compile(rf"(?<![^\s`(\[\"'/])(\d\d)-(?!{unit})[a-z]{{4,}}(?:-[a-z]+)*"
+                       r"|\b[Ll]essons? (\d\d)\b")
     missing = []
     for path in [*ALL, ROOT / "README.md"]:
         found = {a or b for a, b in named.findall(path.read_text(encoding="utf-8"))}
