@@ -1,10 +1,18 @@
-"""Fixtures shared by the test modules: the data split and a fitted pipeline."""
+"""Fixtures shared by the test modules: the data, a fitted model, repositories, a server, the app.
+
+A test module may define a fixture of the same name for its own needs (a module-wide writable
+copy, a server with other arguments); pytest then uses the module's.
+"""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from mlprod import data
+import pytest
+from _server_fixtures import TestClient, copy_repository, records
+
+from mlprod import data, quickstart
+from mlprod.serving import LocalServer
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +25,46 @@ def split() -> data.Split:
 def fitted_pipeline(split):
     """The lesson-01 pipeline (logistic regression) fitted on the training split."""
     return data.make_pipeline().fit(split.X_train, split.y_train)
+
+
+@pytest.fixture(scope="session")
+def repository() -> Path:
+    """The course's cached model repository (penguins 1 and 2, both aliases): read it, never write."""
+    return quickstart.model_repository()
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A writable copy of the course's repository, fresh for each test."""
+    return copy_repository(tmp_path / "models")
+
+
+@pytest.fixture(scope="module")
+def server(repository):
+    """The reference server over the course's repository, live on a free port for the module."""
+    with LocalServer(repository) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def app_client(repository):
+    """The server's app in this process (starlette's TestClient), over the course's repository."""
+    from server import create_app
+
+    app = create_app(repository, access_log=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def rows(split) -> list[dict]:
+    """Three held-out rows as JSON records (missing values as null)."""
+    return records(split.X_test.head(3))
+
+
+@pytest.fixture(scope="module")
+def context(repository, tmp_path_factory) -> Path:
+    """A container build context written from the course's repository."""
+    from mlprod import container
+
+    return container.build_context(repository, tmp_path_factory.mktemp("ctx") / "context")

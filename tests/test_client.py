@@ -25,17 +25,6 @@ from mlprod.serving import LocalServer, free_port
 MODEL = quickstart.MODEL_NAME
 
 
-@pytest.fixture(scope="module")
-def repository():
-    return quickstart.model_repository()
-
-
-@pytest.fixture(scope="module")
-def server(repository):
-    with LocalServer(repository) as running:
-        yield running
-
-
 @pytest.fixture
 def client(server):
     with server.client() as c:

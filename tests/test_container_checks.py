@@ -18,13 +18,6 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 K8S_VERSION = "1.30.0"
 
 
-@pytest.fixture(scope="module")
-def context(tmp_path_factory) -> Path:
-    """A build context written from the course repository."""
-    return container.build_context(quickstart.model_repository(),
-                                   tmp_path_factory.mktemp("ctx") / "context")
-
-
 def test_hadolint_passes_with_and_without_a_wheelhouse(context, tmp_path, monkeypatch):
     def fake_wheelhouse(requirements, dest):  # the wheels' content does not matter to hadolint
         Path(dest).mkdir()

@@ -7,18 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from mlprod import container, quickstart
+from mlprod import container
 from mlprod.container import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def repository() -> Path:
-    """The course's cached model repository."""
-    return quickstart.model_repository()
 
 
 def test_command_line_writes_the_context(repository, tmp_path):

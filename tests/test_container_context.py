@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mlprod import container, quickstart
+from mlprod import container
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTRUCTIONS = ("ARG", "FROM", "ENV", "WORKDIR", "COPY", "RUN", "LABEL", "USER", "EXPOSE",
@@ -61,18 +61,6 @@ INFERENCE_SERVICE = {
             "resources": RESOURCES}},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def repository() -> Path:
-    """The course's cached model repository (penguins, versions 1 and 2)."""
-    return quickstart.model_repository()
-
-
-@pytest.fixture(scope="module")
-def context(repository, tmp_path_factory) -> Path:
-    """A build context written from the course repository."""
-    return container.build_context(repository, tmp_path_factory.mktemp("ctx") / "context")
 
 
 def load(path: Path) -> dict:

@@ -12,16 +12,10 @@ import pytest
 
 from mlprod import data, quickstart
 from mlprod.client import Client
-from mlprod.serving import LocalServer, free_port
+from mlprod.serving import free_port
 from mlprod.widgets.inspector import FORMATS, build_request, parse_field, request_inspector
 
 MODEL = quickstart.MODEL_NAME
-
-
-@pytest.fixture(scope="module")
-def server():
-    with LocalServer(quickstart.model_repository()) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import json
 import shutil
 
 import pytest
-from _server_fixtures import copy_repository
 
 from mlprod import rollout
 from mlprod.container import build_context
@@ -72,11 +71,6 @@ CASES = [
                                                                  "sticky": True}),
      "key 'sticky' is not part of the format"),
 ]
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    return copy_repository(tmp_path / "models")
 
 
 def refusals(repo, tmp_path) -> dict[str, str]:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, TestClient, copy_repository, records, v2_body
+from _server_fixtures import ServerProcess, TestClient, records, v2_body
 
 from mlprod import data, quickstart, rollout, traffic
 from mlprod.client import Client
@@ -23,11 +23,6 @@ from server import create_app
 VARIANT = "X-Amzn-Invoked-Production-Variant"
 SPLIT = [{"name": "production", "version": "production", "weight": 80},
          {"name": "candidate", "version": "candidate", "weight": 20}]
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    return copy_repository(tmp_path / "models")
 
 
 @pytest.fixture(scope="module")

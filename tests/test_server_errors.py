@@ -22,11 +22,6 @@ def server(tmp_path_factory):
         yield process
 
 
-@pytest.fixture(scope="module")
-def rows(split) -> list[dict]:
-    return records(split.X_test.head(3))
-
-
 def v2(rows: list[dict], **changes) -> dict:
     """A V2 body for ``rows``; ``changes`` maps an input name to the fields to replace."""
     import pandas as pd

@@ -12,20 +12,12 @@ import socket
 import time
 
 import pytest
-from _server_fixtures import ServerProcess, TestClient, v2_body
+from _server_fixtures import ServerProcess, v2_body
 
 from mlprod import data, quickstart
-from server import create_app
 from server.httpproto import check_uvicorn
 
 INFER = "/v2/models/penguins/infer"
-
-
-@pytest.fixture(scope="module")
-def client():
-    app = create_app(quickstart.model_repository(), access_log=False)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +44,12 @@ def raw_body(request_id: str = '"1"', island: str = '"Dream"') -> bytes:
     return f'{{"id": {request_id}, "inputs": [{", ".join(tensors)}]}}'.encode()
 
 
-def test_a_lone_surrogate_on_the_slow_json_path_is_a_400(client):
+def test_a_lone_surrogate_on_the_slow_json_path_is_a_400(app_client):
     sent = {"headers": {"Content-Type": "application/json"}}
-    assert client.post(INFER, content=raw_body(), **sent).status_code == 200  # the slow path
+    assert app_client.post(INFER, content=raw_body(), **sent).status_code == 200  # the slow path
     for body in (raw_body(request_id='"\\ud800"'), raw_body(island='"\\udfff"')):
         assert b"\\ud" in body
-        assert "surrogate" in error(client.post(INFER, content=body, **sent), 400)
+        assert "surrogate" in error(app_client.post(INFER, content=body, **sent), 400)
 
 
 def orjson_text(body: dict) -> str:
@@ -65,9 +57,9 @@ def orjson_text(body: dict) -> str:
 
 
 @pytest.mark.parametrize("value", ["²", "١٢", "9" * 5000, "-1", "1e3", " "])
-def test_a_numeric_header_is_ascii_digits_or_a_400(client, body, value):
-    message = error(client.post(INFER, content=orjson_text(body).encode(),
-                                headers={"Inference-Header-Content-Length": value.encode()}), 400)
+def test_a_numeric_header_is_ascii_digits_or_a_400(app_client, body, value):
+    message = error(app_client.post(INFER, content=orjson_text(body).encode(),
+                                    headers={"Inference-Header-Content-Length": value.encode()}), 400)
     assert "Inference-Header-Content-Length" in message
     assert len(message) < 400  # the value is shortened, not echoed in full
 
@@ -77,21 +69,21 @@ def test_a_numeric_header_is_ascii_digits_or_a_400(client, body, value):
     "/v2/models/penguins/versions/" + "9" * 5000 + "/ready",
     "/v2/models/penguins/versions/²",
 ])
-def test_a_huge_or_odd_version_segment_is_a_404(client, path):
-    message = error(client.get(path), 404)
+def test_a_huge_or_odd_version_segment_is_a_404(app_client, path):
+    message = error(app_client.get(path), 404)
     assert "has no version" in message and len(message) < 400
 
 
-def test_a_huge_version_in_the_target_model_header_is_a_404(client, split):
+def test_a_huge_version_in_the_target_model_header_is_a_404(app_client, split):
     from _server_fixtures import records
 
-    response = client.post("/invocations", json=records(split.X_test.head(1)),
-                           headers={"X-Amzn-SageMaker-Target-Model": "penguins/" + "9" * 5000})
+    response = app_client.post("/invocations", json=records(split.X_test.head(1)),
+                               headers={"X-Amzn-SageMaker-Target-Model": "penguins/" + "9" * 5000})
     assert "has no version" in error(response, 404)
 
 
-def test_a_long_model_name_is_shortened_in_the_answer(client, body):
-    message = error(client.post(f"/v2/models/{'x' * 300}/infer", json=body), 404)
+def test_a_long_model_name_is_shortened_in_the_answer(app_client, body):
+    message = error(app_client.post(f"/v2/models/{'x' * 300}/infer", json=body), 404)
     assert "x" * 100 not in message and "available: ['penguins']" in message
 
 
@@ -151,3 +143,4 @@ def test_beyond_the_concurrency_limit_a_json_503_with_retry_after(body):
             sock.close()
         time.sleep(0.2)
         assert requests.post(f"{server.url}{INFER}", json=body, timeout=10).status_code == 200
+

@@ -26,11 +26,6 @@ def repo(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rows(split) -> list[dict]:
-    return records(split.X_test.head(3))
-
-
-@pytest.fixture(scope="module")
 def token_server(repo):
     with ServerProcess(repo, env={"MODEL_SERVER_TOKEN": TOKEN}) as process:
         yield process

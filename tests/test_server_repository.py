@@ -12,20 +12,10 @@ import shutil
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, records, v2_body
+from _server_fixtures import ServerProcess, v2_body
 
 LOAD = "/v2/repository/models/{}/load"
 UNLOAD = "/v2/repository/models/{}/unload"
-
-
-@pytest.fixture(scope="module")
-def rows(split) -> list[dict]:
-    return records(split.X_test.head(3))
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    return copy_repository(tmp_path / "models")
 
 
 def check_error(response: requests.Response, status: int, *fragments: str) -> str:

@@ -18,11 +18,6 @@ from mlprod import quickstart, serving
 from mlprod.serving import LocalServer
 
 
-@pytest.fixture(scope="module")
-def repository() -> Path:
-    return quickstart.model_repository()
-
-
 def alive(pid: int) -> bool:
     """Return True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
