@@ -362,3 +362,57 @@ def test_inspector_answers_after_run_all_and_the_committed_lesson_shows_no_repr(
             assert box is not None and box["width"] <= 1280
         finally:
             browser.close()
+
+
+MONITORING = ROOT / "notebooks" / "08-monitor.ipynb"
+
+
+def test_dashboard_counts_new_traffic_after_run_all(lab):
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    from mlprod import data, traffic
+
+    notebook = _fresh_copy(lab["work"], MONITORING)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(lab["tmp"] / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.set_default_timeout(30_000)
+            _run_all(page, lab, notebook)
+            # The last cell prints the server, still running: Run All is over.
+            last = page.locator(".jp-OutputArea-output", has_text="LocalServer").last
+            last.wait_for(timeout=240_000)
+            _wait_for(lambda: "running" in page.locator(".jp-OutputArea-output").last.inner_text(),
+                      60, "the last cell's output")
+            url = re.search(r"http://127\.0\.0\.1:\d+", last.inner_text()).group(0)
+            text = page.locator(".jp-Notebook").inner_text()
+            assert "Traceback" not in text, "a cell raised in the browser"
+            assert "Error displaying widget" not in text and "children=" not in text
+
+            panel = page.locator(".mlprod-dashboard")
+            panel.scroll_into_view_if_needed()
+            total = panel.locator(".mlprod-dashboard-total")
+            status = panel.locator(".mlprod-dashboard-status")
+            _wait_for(lambda: status.inner_text().startswith("live"), 30, "the dashboard to poll")
+            before = int(total.get_attribute("data-total"))
+            assert before > 0, "the dashboard shows no request"
+            flagged = panel.locator(".mlprod-dashboard-drift[data-flagged='1']").all_inner_texts()
+            assert sorted(t.split(":")[0] for t in flagged) == ["bill_length_mm", "body_mass_g"]
+
+            sent = traffic.send(url, "penguins", data.split().X_test, 40, concurrency=2)
+            assert set(sent["status"]) == {200}
+            _wait_for(lambda: int(total.get_attribute("data-total")) == before + 40, 30,
+                      f"the dashboard's total to grow from {before} by the 40 requests sent")
+            assert status.inner_text().startswith("live"), status.inner_text()
+            box = panel.bounding_box()
+            assert box is not None and box["width"] <= 1280 and box["height"] <= 800, box
+
+            shots = ROOT / "build" / "browser"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "dashboard.png"))
+        finally:
+            browser.close()
