@@ -414,9 +414,8 @@ class Dashboard(Fallback, widgets.VBox):
         span = (x1 - x0) or 1.0
         path = " ".join(f"{4 + 392 * (t - x0) / span:.1f},{46 - 40 * r / top:.1f}"
                         for t, r in points)
-        return (f"<div style='display:flex;align-items:center;gap:8px;margin-top:6px'>"
-                f"<span style='width:110px;font-size:12px'>requests/s, last {span:.0f} s "
-                f"(max {top:.3g})</span><svg width='400' height='50' "
+        return (f"<div style='margin-top:6px'><div style='font-size:12px'>requests/s over the "
+                f"last {span:.0f} s (top of the chart: {top:.3g})</div><svg width='400' height='50' "
                 f"style='background:#f6f6f6'><polyline fill='none' stroke='#4a7ab5' "
                 f"stroke-width='2' points='{path}'/></svg></div>")
 
