@@ -49,12 +49,19 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
             if v is not None and v == v and not -limit <= v <= limit:  # v == v: not NaN
                 _raise_out_of_range(v, dtype, where)
         return np.array(values, dtype=dtype)
-    with np.errstate(over="ignore"):
-        out = np.array(values, dtype=np.float64).astype(dtype)
-    if np.isinf(out).any():
-        first = values[int(np.flatnonzero(np.isinf(out))[0])]
-        _raise_out_of_range(first, dtype, where)
-    return out
+    wide = np.array(values, dtype=np.float64)
+    beyond = _beyond(wide, dtype)  # the same rule as the small path: |v| <= the type's max
+    if beyond is not None:
+        _raise_out_of_range(values[beyond], dtype, where)
+    return wide.astype(dtype)
+
+
+def _beyond(wide: np.ndarray, dtype: np.dtype) -> int | None:
+    """Return the position of the first value beyond ``dtype``'s finite range, or None."""
+    limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+    with np.errstate(invalid="ignore"):
+        outside = np.abs(wide) > limit  # NaN compares False: a missing value is in range
+    return int(np.flatnonzero(outside)[0]) if outside.any() else None
 
 
 def _integers(values: list, dtype: np.dtype, where: str) -> np.ndarray:
@@ -155,13 +162,13 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
         except ValueError:
             pass
     try:
-        with np.errstate(over="ignore"):
-            out = np.array(values, dtype=np.float64).astype(dtype)
+        wide = np.array(values, dtype=np.float64)
     except ValueError:
         _raise_not_a_number(values, where)
-    if np.isinf(out).any():
-        _raise_not_finite(values, int(np.flatnonzero(np.isinf(out))[0]), dtype, where)
-    return out
+    beyond = _beyond(wide, dtype)
+    if beyond is not None:
+        _raise_not_finite(values, beyond, dtype, where)
+    return wide.astype(dtype)
 
 
 def _raise_not_a_number(values: list[str], where: str) -> None:
