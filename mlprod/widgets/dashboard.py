@@ -309,9 +309,9 @@ class Dashboard(Fallback, widgets.VBox):
         requests.RequestException
             If the server does not answer (the thread counts these; see ``max_failures``).
         """
-        answer = self._session.get(f"{self.url}/metrics", timeout=max(2.0, self.interval))
-        answer.raise_for_status()
-        with self._lock:
+        with self._lock:  # one poll at a time, so snapshots stay in time order
+            answer = self._session.get(f"{self.url}/metrics", timeout=max(2.0, self.interval))
+            answer.raise_for_status()
             now = read_snapshot(answer.text, model=self.model)
             self.latest = window(self.snapshot, now)
             self.snapshot = now
