@@ -15,7 +15,7 @@ import os
 import pytest
 import requests
 import schemathesis
-from _server_fixtures import ServerProcess, records, v2_body
+from _server_fixtures import ServerProcess, copy_repository, records, v2_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -23,16 +23,16 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from mlprod import quickstart
-
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServerProcess(quickstart.model_repository(), args=["--no-access-log"]) as running:
+@pytest.fixture()
+def server(tmp_path):
+    """A server of its own for each test: the schema test may unload the model, as documented."""
+    repo = copy_repository(tmp_path / "models")
+    with ServerProcess(repo, args=["--no-access-log"]) as running:
         yield running
 
 
