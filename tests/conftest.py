@@ -1,7 +1,8 @@
 """Fixtures shared by the test modules: the data, a fitted model, repositories, a server, the app.
 
 A test module may define a fixture of the same name for its own needs (a module-wide writable
-copy, a server with other arguments); pytest then uses the module's.
+copy, a server with other arguments); pytest then uses the module's. Imports sit in the fixtures,
+so a run that needs none of them does not pay for ONNX or the server.
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _server_fixtures import TestClient, copy_repository, records
 
-from mlprod import data, quickstart
-from mlprod.serving import LocalServer
+from mlprod import data
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +29,24 @@ def fitted_pipeline(split):
 @pytest.fixture(scope="session")
 def repository() -> Path:
     """The course's cached model repository (penguins 1 and 2, both aliases): read it, never write."""
+    from mlprod import quickstart
+
     return quickstart.model_repository()
 
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
     """A writable copy of the course's repository, fresh for each test."""
+    from _server_fixtures import copy_repository
+
     return copy_repository(tmp_path / "models")
 
 
 @pytest.fixture(scope="module")
 def server(repository):
     """The reference server over the course's repository, live on a free port for the module."""
+    from mlprod.serving import LocalServer
+
     with LocalServer(repository) as running:
         yield running
 
@@ -49,6 +54,8 @@ def server(repository):
 @pytest.fixture(scope="module")
 def app_client(repository):
     """The server's app in this process (starlette's TestClient), over the course's repository."""
+    from _server_fixtures import TestClient
+
     from server import create_app
 
     app = create_app(repository, access_log=False)
@@ -59,6 +66,8 @@ def app_client(repository):
 @pytest.fixture(scope="module")
 def rows(split) -> list[dict]:
     """Three held-out rows as JSON records (missing values as null)."""
+    from _server_fixtures import records
+
     return records(split.X_test.head(3))
 
 
