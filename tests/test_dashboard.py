@@ -69,6 +69,9 @@ def test_quantile_edges_empty_histogram_and_the_inf_bucket():
     assert histogram_quantile(0.99, [(1.0, 1.0), (2.0, 2.0), (INF, 100.0)]) == 2.0  # highest bound
     assert histogram_quantile(-0.1, [(1.0, 1.0), (INF, 1.0)]) == -INF
     assert histogram_quantile(1.1, [(1.0, 1.0), (INF, 1.0)]) == INF
+    # a bucket lower than the one below it (scrapes that raced) is levelled up, as Prometheus does
+    assert histogram_quantile(0.5, [(1.0, 10.0), (2.0, 8.0), (4.0, 20.0), (INF, 20.0)]) == \
+        histogram_quantile(0.5, [(1.0, 10.0), (2.0, 10.0), (4.0, 20.0), (INF, 20.0)]) == 1.0
 
 
 # --- snapshots and windows ------------------------------------------------------------------

@@ -157,6 +157,9 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
         return math.inf
     if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
         return math.nan
+    # Cumulative counts never fall; where scrapes raced they may, so level them as Prometheus does.
+    buckets = [(bound, max(count for _, count in buckets[:i + 1]))
+               for i, (bound, _) in enumerate(buckets)]
     total = buckets[-1][1]
     if total <= 0:
         return math.nan
