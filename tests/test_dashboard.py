@@ -186,6 +186,15 @@ def test_the_thread_polls_without_the_caller_and_stops_when_the_server_goes(spli
         server.stop()
 
 
+def test_a_server_that_refuses_the_scrape_stops_the_thread_with_its_answer():
+    with ServerProcess(quickstart.model_repository(), env={"MODEL_SERVER_TOKEN": "s3cret"}) as server:
+        assert Dashboard(server.url, token="s3cret").poll().total == 0  # with the token: fine
+        board = Dashboard(server.url, interval=0.1).start()  # without it: 401
+        _until(lambda: not board.running, 10, "the thread to stop on a 401")
+        assert "401" in board.status and "gone away" not in board.status
+        board.close()
+
+
 def test_close_stops_the_thread_and_the_display_data_is_a_sentence_and_a_picture(server, report):
     board = live_dashboard(server.url, "penguins", drift=report, interval=0.2)
     bundle = board._repr_mimebundle_()

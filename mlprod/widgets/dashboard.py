@@ -328,7 +328,8 @@ class Dashboard(Fallback, widgets.VBox):
             self._failures = 0
             self.status = (f"live: polling every {self.interval:g} s, last at "
                            f"{datetime.now(UTC):%H:%M:%S} UTC")
-            self.board.value = self._html()
+            if self.board.comm is not None:  # a closed widget takes no more updates
+                self.board.value = self._html()
         return self.latest
 
     def start(self) -> Dashboard:
@@ -362,14 +363,19 @@ class Dashboard(Fallback, widgets.VBox):
         while not self._stop.wait(self.interval):
             try:
                 self.poll()
-            except requests.RequestException as error:
+            except (requests.ConnectionError, requests.Timeout) as error:
                 self._failures += 1
                 if self._failures >= self.max_failures:
-                    self._stop.set()
-                    self._set_status(
-                        f"stopped: {self.url}/metrics did not answer {self._failures} polls in "
-                        f"a row ({type(error).__name__}); the server has gone away. Start it "
-                        f"again and call .start() to go on.")
+                    self._halt(f"stopped: {self.url}/metrics did not answer {self._failures} "
+                               f"polls in a row ({type(error).__name__}); the server has gone "
+                               f"away. Start it again and call .start() to go on.")
+            except Exception as error:  # noqa: BLE001 - the widget says what stopped it
+                self._halt(f"stopped: reading {self.url}/metrics failed ({error}). Fix it and "
+                           f"call .start() to go on.")
+
+    def _halt(self, reason: str) -> None:
+        self._stop.set()
+        self._set_status(reason)
 
     def _set_status(self, text: str) -> None:
         with self._lock:
