@@ -43,6 +43,14 @@ def repo(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def module_repo(tmp_path_factory) -> Path:
+    """A writable copy of the course's repository shared by a module's tests (they only read it)."""
+    from _server_fixtures import copy_repository
+
+    return copy_repository(tmp_path_factory.mktemp("repo") / "models")
+
+
+@pytest.fixture(scope="module")
 def server(repository):
     """The reference server over the course's repository, live on a free port for the module."""
     from mlprod.serving import LocalServer

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _server_fixtures import ServerProcess, copy_repository, feed, reference
+from _server_fixtures import ServerProcess, feed, reference
 
 from mlprod import data
 
@@ -17,13 +17,8 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return copy_repository(tmp_path_factory.mktemp("protocol") / "models")
-
-
-@pytest.fixture(scope="module")
-def client(repo):
-    with ServerProcess(repo) as server:
+def client(module_repo):
+    with ServerProcess(module_repo) as server:
         triton = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.port}")
         try:
             yield triton
@@ -56,13 +51,13 @@ def test_health(client):
     assert not client.is_model_ready("iris")
 
 
-def test_server_and_model_metadata(client, repo):
+def test_server_and_model_metadata(client, module_repo):
     import onnxruntime as ort
 
     server = client.get_server_metadata()
     assert "binary_tensor_data" in server["extensions"]
     meta = client.get_model_metadata("penguins", "1")
-    session = ort.InferenceSession(str(repo / "penguins" / "1" / "model.onnx"))
+    session = ort.InferenceSession(str(module_repo / "penguins" / "1" / "model.onnx"))
     assert [i["name"] for i in meta["inputs"]] == [i.name for i in session.get_inputs()]
     assert [o["name"] for o in meta["outputs"]] == ["label", "probabilities"]
     assert meta["versions"] == ["1"]
@@ -70,12 +65,12 @@ def test_server_and_model_metadata(client, repo):
 
 @pytest.mark.parametrize("version", ["", "1", "2", "candidate"])
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
-def test_infer_equals_in_process_onnxruntime(client, repo, frame, version, binary):
+def test_infer_equals_in_process_onnxruntime(client, module_repo, frame, version, binary):
     outputs = [httpclient.InferRequestedOutput(name, binary_data=binary)
                for name in ("label", "probabilities")]
     result = client.infer("penguins", inputs_for(frame, binary), model_version=version,
                           outputs=outputs, request_id="protocol-1")
-    labels, probabilities, _ = reference(repo, frame, 2 if version in ("2", "candidate") else 1)
+    labels, probabilities, _ = reference(module_repo, frame, 2 if version in ("2", "candidate") else 1)
     got_labels = [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")]
     assert got_labels == labels
     np.testing.assert_array_equal(result.as_numpy("probabilities"), probabilities)
@@ -83,10 +78,10 @@ def test_infer_equals_in_process_onnxruntime(client, repo, frame, version, binar
     assert response["model_name"] == "penguins" and response["id"] == "protocol-1"
 
 
-def test_infer_with_default_outputs(client, repo, frame):
+def test_infer_with_default_outputs(client, module_repo, frame):
     """No outputs named: tritonclient asks for binary_data_output, and reads it back."""
     result = client.infer("penguins", inputs_for(frame, binary=True))
-    labels, probabilities, _ = reference(repo, frame)
+    labels, probabilities, _ = reference(module_repo, frame)
     assert [x.decode() for x in result.as_numpy("label")] == labels
     np.testing.assert_array_equal(result.as_numpy("probabilities"), probabilities)
 

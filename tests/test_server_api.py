@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, records, reference, v2_body
+from _server_fixtures import ServerProcess, records, reference, v2_body
 
 from mlprod import data
 
@@ -21,13 +21,8 @@ FEATURES = data.FEATURES
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return copy_repository(tmp_path_factory.mktemp("server-api") / "models")
-
-
-@pytest.fixture(scope="module")
-def server(repo):
-    with ServerProcess(repo) as process:
+def server(module_repo):
+    with ServerProcess(module_repo) as process:
         yield process
 
 
@@ -93,10 +88,10 @@ def test_server_metadata_and_model_list(server):
         ("penguins", "1", "READY"), ("penguins", "2", "READY")]
 
 
-def test_model_metadata_matches_the_onnx_file(server, repo):
+def test_model_metadata_matches_the_onnx_file(server, module_repo):
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(repo / "penguins" / "1" / "model.onnx"))
+    session = ort.InferenceSession(str(module_repo / "penguins" / "1" / "model.onnx"))
     types = {"tensor(float)": "FP32", "tensor(string)": "BYTES"}
     meta = requests.get(f"{server.url}/v2/models/penguins").json()
     assert meta["name"] == "penguins" and meta["platform"] == "onnxruntime_onnx"
@@ -118,7 +113,7 @@ def test_model_metadata_matches_the_onnx_file(server, repo):
     ("/v2/models/penguins/versions/production", 1),
     ("/v2/models/penguins/versions/candidate", 2),
 ])
-def test_v2_infer_equals_in_process_onnxruntime(server, repo, frame, path, version):
+def test_v2_infer_equals_in_process_onnxruntime(server, module_repo, frame, path, version):
     body = v2_body(frame) | {"id": "req-7"}
     response = requests.post(f"{server.url}{path}/infer", json=body)
     assert response.status_code == 200, response.text
@@ -127,12 +122,12 @@ def test_v2_infer_equals_in_process_onnxruntime(server, repo, frame, path, versi
         "penguins", str(version), "req-7")
     assert response.headers["X-Model-Name"] == "penguins"
     assert response.headers["X-Model-Version"] == str(version)
-    assert_same(*from_v2(answer), reference(repo, frame, version))
+    assert_same(*from_v2(answer), reference(module_repo, frame, version))
     ready = requests.get(f"{server.url}{path}/ready")
     assert ready.status_code == 200 and ready.json()["ready"] is True
 
 
-def test_v2_accepts_flat_shapes_nested_data_and_no_content_type(server, repo, frame):
+def test_v2_accepts_flat_shapes_nested_data_and_no_content_type(server, module_repo, frame):
     body = v2_body(frame)
     for tensor in body["inputs"][:3]:
         tensor["shape"] = [len(frame)]  # [N] for a [-1, 1] input
@@ -141,21 +136,21 @@ def test_v2_accepts_flat_shapes_nested_data_and_no_content_type(server, repo, fr
     response = requests.post(f"{server.url}/v2/models/penguins/infer", data=json.dumps(body),
                              headers={"Content-Type": ""})
     assert response.status_code == 200, response.text
-    assert_same(*from_v2(response.json()), reference(repo, frame))
+    assert_same(*from_v2(response.json()), reference(module_repo, frame))
 
 
-def test_nan_tokens_are_missing_values(server, repo, frame):
+def test_nan_tokens_are_missing_values(server, module_repo, frame):
     """Python's json and tritonclient write a missing float as NaN: it reads as null does."""
     body = json.dumps(v2_body(frame)).replace("null", "NaN")
     assert "NaN" in body
     response = requests.post(f"{server.url}/v2/models/penguins/infer", data=body)
     assert response.status_code == 200, response.text
-    assert_same(*from_v2(response.json()), reference(repo, frame))
+    assert_same(*from_v2(response.json()), reference(module_repo, frame))
     table = json.dumps(records(frame)).replace("null", "NaN")
     assert "NaN" in table
     response = requests.post(f"{server.url}/invocations", data=table,
                              headers={"Content-Type": "application/json"})
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_predictions(response.json(), expected[2]), expected)
 
 
@@ -169,7 +164,7 @@ def test_v2_returns_only_the_outputs_asked_for(server, frame):
 @pytest.mark.parametrize("shape", ["records", "dataframe_records", "dataframe_split",
                                    "dataframe_split_reordered", "instances_records",
                                    "instances_rows", "inputs_columns", "rows"])
-def test_invocations_json_shapes(server, repo, frame, shape):
+def test_invocations_json_shapes(server, module_repo, frame, shape):
     rows = records(frame)
     columns = {c: [r[c] for r in rows] for c in FEATURES}
     reordered = FEATURES[::-1]
@@ -188,28 +183,28 @@ def test_invocations_json_shapes(server, repo, frame, shape):
     response = requests.post(f"{server.url}/invocations", json=payload)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_predictions(response.json(), expected[2]), expected)
 
 
-def test_invocations_single_record(server, repo, frame):
+def test_invocations_single_record(server, module_repo, frame):
     row = records(frame.head(1))[0]
     response = requests.post(f"{server.url}/invocations", json={"inputs": row})
     assert response.status_code == 200, response.text
-    expected = reference(repo, frame.head(1))
+    expected = reference(module_repo, frame.head(1))
     assert_same(*from_predictions(response.json(), expected[2]), expected)
 
 
 @pytest.mark.parametrize("header", [True, False])
 @pytest.mark.parametrize("accept", ["text/csv", "application/json", None])
-def test_invocations_csv_in(server, repo, frame, header, accept):
+def test_invocations_csv_in(server, module_repo, frame, header, accept):
     headers = {"Content-Type": "text/csv"} | ({"Accept": accept} if accept else {})
     response = requests.post(f"{server.url}/invocations", data=to_csv(frame, header),
                              headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["X-Model-Name"] == "penguins"
     assert response.headers["X-Model-Version"] == "1"
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     if accept == "text/csv":
         assert response.headers["Content-Type"].startswith("text/csv")
         assert_same(*from_csv(response.text, expected[2]), expected)
@@ -217,17 +212,17 @@ def test_invocations_csv_in(server, repo, frame, header, accept):
         assert_same(*from_predictions(response.json(), expected[2]), expected)
 
 
-def test_invocations_csv_header_in_any_column_order(server, repo, frame):
+def test_invocations_csv_header_in_any_column_order(server, module_repo, frame):
     columns = ["sex", *data.NUMERIC, "island"]
     response = requests.post(f"{server.url}/invocations", data=to_csv(frame, True, columns),
                              headers={"Content-Type": "text/csv; charset=utf-8",
                                       "Accept": "text/csv"})
     assert response.status_code == 200, response.text
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
-def test_invocations_csv_with_quotes_and_crlf(server, repo, frame):
+def test_invocations_csv_with_quotes_and_crlf(server, module_repo, frame):
     """Quoted fields and Windows line ends read the same as plain CSV."""
     text = frame[FEATURES].to_csv(index=False, header=True, quoting=csv.QUOTE_NONNUMERIC,
                                   lineterminator="\r\n")
@@ -235,19 +230,19 @@ def test_invocations_csv_with_quotes_and_crlf(server, repo, frame):
     response = requests.post(f"{server.url}/invocations", data=text,
                              headers={"Content-Type": "text/csv", "Accept": "text/csv"})
     assert response.status_code == 200, response.text
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
 @pytest.mark.parametrize("rows", [5, 200], ids=["small-body", "large-body"])
-def test_invocations_csv_with_a_byte_order_mark(server, repo, frame, rows):
+def test_invocations_csv_with_a_byte_order_mark(server, module_repo, frame, rows):
     """Spreadsheets save UTF-8 CSV with a byte order mark before the header."""
     text = "\ufeff" + to_csv(frame.head(rows), True)
     assert (len(text.encode()) > 2048) == (rows == 200)  # both of the server's CSV readers
     response = requests.post(f"{server.url}/invocations", data=text.encode(),
                              headers={"Content-Type": "text/csv", "Accept": "text/csv"})
     assert response.status_code == 200, response.text
-    expected = reference(repo, frame.head(rows))
+    expected = reference(module_repo, frame.head(rows))
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
@@ -264,12 +259,12 @@ def test_invocations_accept_quality_values(server, frame, accept, answer):
     assert response.headers["Content-Type"].split(";")[0] == answer
 
 
-def test_a_batch_transform_csv_gets_one_line_per_line(server, repo, split):
+def test_a_batch_transform_csv_gets_one_line_per_line(server, module_repo, split):
     """SageMaker Batch Transform joins input and output by line: 500 lines in, 500 out."""
     frame = pd.concat([split.X_test] * 8, ignore_index=True).head(500)
     body = to_csv(frame, False)
     assert body.count("\n") == 500
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     plain = requests.post(f"{server.url}/invocations", data=body,
                           headers={"Content-Type": "text/csv", "Accept": "text/csv"})
     assert plain.text.count("\n") == 500 and plain.text.endswith("\n")
@@ -285,20 +280,20 @@ def test_a_batch_transform_csv_gets_one_line_per_line(server, repo, split):
     assert len(as_json.json()["predictions"]) == 500
 
 
-def test_invocations_json_in_csv_out(server, repo, frame):
+def test_invocations_json_in_csv_out(server, module_repo, frame):
     response = requests.post(f"{server.url}/invocations", json=records(frame),
                              headers={"Accept": "text/csv"})
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_csv(response.text, expected[2]), expected)
 
 
 @pytest.mark.parametrize("target, version", [("penguins", 1), ("penguins/2", 2),
                                              ("penguins/candidate", 2)])
-def test_invocations_target_model_header(server, repo, frame, target, version):
+def test_invocations_target_model_header(server, module_repo, frame, target, version):
     response = requests.post(f"{server.url}/invocations", json=records(frame),
                              headers={"X-Amzn-SageMaker-Target-Model": target})
     assert response.headers["X-Model-Version"] == str(version)
-    expected = reference(repo, frame, version)
+    expected = reference(module_repo, frame, version)
     assert_same(*from_predictions(response.json(), expected[2]), expected)
 
 
@@ -345,7 +340,7 @@ def test_openapi_documents_every_route(server):
             assert op["summary"] and op["responses"], (method, path)
 
 
-def test_the_documented_examples_are_answered(server, repo):
+def test_the_documented_examples_are_answered(server, module_repo):
     """Sending the examples of /openapi.json as they are gets predictions."""
     schemas = requests.get(f"{server.url}/openapi.json").json()["components"]["schemas"]
     example = schemas["InferenceRequest"]["example"]
@@ -354,7 +349,7 @@ def test_the_documented_examples_are_answered(server, repo):
     assert answer.json()["id"] == example["id"]
     split = schemas["Table"]["example"]["dataframe_split"]
     frame = pd.DataFrame(split["data"], columns=split["columns"])
-    expected = reference(repo, frame)
+    expected = reference(module_repo, frame)
     assert_same(*from_v2(answer.json()), expected)
     table = requests.post(f"{server.url}/invocations", json=schemas["Table"]["example"])
     assert table.status_code == 200, table.text
@@ -370,19 +365,19 @@ def test_docs_page_works_offline(server):
     assert "<script" not in page.text and "https://" not in page.text
 
 
-def test_load_picks_up_new_versions_and_aliases(server, repo, frame):
+def test_load_picks_up_new_versions_and_aliases(server, module_repo, frame):
     """Register version 3 on disk, load it without a restart, then move the production alias."""
     import shutil
 
-    shutil.copytree(repo / "penguins" / "2", repo / "penguins" / "3")
+    shutil.copytree(module_repo / "penguins" / "2", module_repo / "penguins" / "3")
     loaded = requests.post(f"{server.url}/v2/repository/models/penguins/load")
     assert loaded.status_code == 200, loaded.text
     assert loaded.json()["versions"] == ["1", "2", "3"]
     answer = requests.post(f"{server.url}/v2/models/penguins/versions/3/infer",
                            json=v2_body(frame)).json()
-    assert_same(*from_v2(answer), reference(repo, frame, 2))
+    assert_same(*from_v2(answer), reference(module_repo, frame, 2))
 
-    aliases = repo / "penguins" / "aliases.json"
+    aliases = module_repo / "penguins" / "aliases.json"
     original = aliases.read_text()
     try:
         aliases.write_text(json.dumps({"production": 3, "candidate": 2}))
@@ -391,6 +386,6 @@ def test_load_picks_up_new_versions_and_aliases(server, repo, frame):
         assert response.headers["X-Model-Version"] == "3"
     finally:
         aliases.write_text(original)
-        shutil.rmtree(repo / "penguins" / "3")
+        shutil.rmtree(module_repo / "penguins" / "3")
         requests.post(f"{server.url}/v2/repository/models/penguins/load").raise_for_status()
     assert requests.get(f"{server.url}/v2/models/penguins").json()["versions"] == ["1", "2"]

@@ -14,20 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from _server_fixtures import ServerProcess, copy_repository, records, v2_body
+from _server_fixtures import ServerProcess, records, v2_body
 
 TOKEN = "s3cret-token"
 V2 = "/v2/models/penguins/infer"
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    return copy_repository(tmp_path_factory.mktemp("server-process") / "models")
-
-
-@pytest.fixture(scope="module")
-def token_server(repo):
-    with ServerProcess(repo, env={"MODEL_SERVER_TOKEN": TOKEN}) as process:
+def token_server(module_repo):
+    with ServerProcess(module_repo, env={"MODEL_SERVER_TOKEN": TOKEN}) as process:
         yield process
 
 
@@ -67,11 +62,11 @@ def test_openapi_declares_the_bearer_scheme(token_server):
     assert "security" not in doc["paths"]["/ping"]["get"]
 
 
-def test_sigterm_drains_the_request_in_flight_and_logs_it(repo, rows):
+def test_sigterm_drains_the_request_in_flight_and_logs_it(module_repo, rows):
     """A request whose body is still arriving when SIGTERM lands is answered, then the server
     exits 0; its access-log line carries the request id and the latency."""
     body = json.dumps(v2_body_rows(rows)).encode()
-    with ServerProcess(repo) as server:
+    with ServerProcess(module_repo) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         connection.putrequest("POST", V2)
         connection.putheader("Content-Type", "application/json")
@@ -99,10 +94,10 @@ def v2_body_rows(rows: list[dict]) -> dict:
     return v2_body(pd.DataFrame(rows))
 
 
-def test_exits_when_the_parent_process_is_gone(repo):
+def test_exits_when_the_parent_process_is_gone(module_repo):
     parent = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                               stdin=subprocess.PIPE)
-    server = ServerProcess(repo)
+    server = ServerProcess(module_repo)
     try:
         server.args = ["--parent-pid", str(parent.pid)]
         server.start()
@@ -115,11 +110,11 @@ def test_exits_when_the_parent_process_is_gone(repo):
         server.__exit__(None, None, None)
 
 
-def test_parent_pid_that_does_not_exist(repo):
+def test_parent_pid_that_does_not_exist(module_repo):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with pytest.raises(RuntimeError, match="no such process"):
-        with ServerProcess(repo, args=["--parent-pid", str(dead.pid)]):
+        with ServerProcess(module_repo, args=["--parent-pid", str(dead.pid)]):
             pass
 
 
@@ -134,8 +129,8 @@ def listening_address(port: int) -> str | None:
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
-def test_serve_mode_binds_all_interfaces_on_the_sagemaker_port(repo, rows):
-    with ServerProcess(None, command=["serve", "--model-repository", str(repo)],
+def test_serve_mode_binds_all_interfaces_on_the_sagemaker_port(module_repo, rows):
+    with ServerProcess(None, command=["serve", "--model-repository", str(module_repo)],
                        env={"SAGEMAKER_BIND_TO_PORT": "{port}"}) as server:
         assert listening_address(server.port) == "0.0.0.0"
         response = requests.post(f"{server.url}/invocations", json=rows,
@@ -198,8 +193,8 @@ def children(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
-def test_two_workers_serve_and_stop_together(repo, rows):
-    with ServerProcess(repo, args=["--workers", "2"]) as server:
+def test_two_workers_serve_and_stop_together(module_repo, rows):
+    with ServerProcess(module_repo, args=["--workers", "2"]) as server:
         for _ in range(4):
             response = requests.post(f"{server.url}/invocations", json=rows)
             assert response.status_code == 200, response.text
@@ -233,8 +228,7 @@ def expect_start_failure(repository, *args: str) -> str:
         server.__exit__(None, None, None)
 
 
-def test_start_fails_on_an_altered_model_file(tmp_path):
-    repo = copy_repository(tmp_path / "models")
+def test_start_fails_on_an_altered_model_file(repo):
     (repo / "penguins" / "2" / "model.onnx").write_bytes(
         (repo / "penguins" / "1" / "model.onnx").read_bytes())
     log = expect_start_failure(repo)
@@ -247,16 +241,16 @@ def test_start_fails_on_an_empty_repository(tmp_path):
     assert "No model in repository" in log and "<model>/<version>/model.onnx" in log
 
 
-def test_start_fails_on_an_unknown_default_model(repo):
-    log = expect_start_failure(repo, "--default-model", "iris")
+def test_start_fails_on_an_unknown_default_model(module_repo):
+    log = expect_start_failure(module_repo, "--default-model", "iris")
     assert "'iris'" in log and "['penguins']" in log
 
 
 @pytest.fixture(scope="module")
-def two_models(tmp_path_factory, repo):
+def two_models(tmp_path_factory, module_repo):
     root = tmp_path_factory.mktemp("two-models")
-    shutil.copytree(repo / "penguins", root / "penguins")
-    shutil.copytree(repo / "penguins", root / "penguins-b")
+    shutil.copytree(module_repo / "penguins", root / "penguins")
+    shutil.copytree(module_repo / "penguins", root / "penguins-b")
     return root
 
 
