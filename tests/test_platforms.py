@@ -219,6 +219,7 @@ def test_sagemaker_deploy_script_runs_offline_and_tears_down(context, tmp_path, 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
+    monkeypatch.delitem(sys.modules, "sagemaker_calls", raising=False)  # gone again afterwards
     script = runpy.run_path(str(folder / "deploy.py"))
     with mock_aws():
         boto3.client("s3").create_bucket(
