@@ -12,7 +12,6 @@ import pytest
 
 from mlprod import batch, data, export, quickstart
 from mlprod.batch import answers, lines, scoring
-from mlprod.serving import LocalServer
 
 # CONTRACTS §7: slow checks take their size from the environment; issue 11's check is 100,000.
 N_LINES = max(2000, int(os.environ.get("MLPROD_BATCH_TEST_LINES", "3000")))
@@ -46,17 +45,6 @@ def _write_input(path, n_lines=N_LINES, seed=11):
 @pytest.fixture(scope="module")
 def rows_file(tmp_path_factory):
     return _write_input(tmp_path_factory.mktemp("in") / "rows.csv")
-
-
-@pytest.fixture(scope="module")
-def repository():
-    return quickstart.model_repository()
-
-
-@pytest.fixture(scope="module")
-def server(repository):
-    with LocalServer(repository) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from mlprod import batch, data, quickstart
+from mlprod import batch, data
 from mlprod.batch.__main__ import main
 from mlprod.serving import LocalServer, free_port
 
 LINES_PER_FILE = 60_000
 FILES = ("a.csv", "b.csv", "c.csv")
-
-
-@pytest.fixture(scope="module")
-def repository():
-    return quickstart.model_repository()
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +175,6 @@ class _Gate:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def server(repository):
-    with LocalServer(repository) as running:
-        yield running
 
 
 def _small_input(folder, tmp_path):

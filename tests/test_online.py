@@ -9,19 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlprod import batch, data, online, quickstart
-from mlprod.serving import LocalServer
-
-
-@pytest.fixture(scope="module")
-def repository():
-    return quickstart.model_repository()
-
-
-@pytest.fixture(scope="module")
-def server(repository):
-    with LocalServer(repository) as running:
-        yield running
+from mlprod import batch, data, online
 
 
 @pytest.fixture(scope="module")
