@@ -159,7 +159,7 @@ def plot_sweep(table: pd.DataFrame, batch: Mapping[str, float] | None = None, ax
     ax.plot(table["rows_per_s"], table["p99_ms"], "s--", label="p99")
     for size, row in table.iterrows():
         ax.annotate(f"{size:,} row{'' if size == 1 else 's'}", (row["rows_per_s"], row["p50_ms"]),
-                    textcoords="offset points", xytext=(5, -13), fontsize=8)
+                    textcoords="offset points", xytext=(7, -3), fontsize=8)
     for (name, rate), color in zip((batch or {}).items(), ("#6a9f58", "#c0504d", "#8064a2"),
                                    strict=False):
         ax.axvline(rate, color=color, linestyle=":", label=f"batch job: {name}")
