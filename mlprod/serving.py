@@ -81,6 +81,8 @@ class LocalServer:
         "--port", "{port}")``.
     ready_path : str
         The route that answers 200 once the server is ready.
+    cwd : path, optional
+        The folder the server runs in; default: this process's.
 
     Attributes
     ----------
@@ -96,7 +98,8 @@ class LocalServer:
     def __init__(self, repository: str | os.PathLike | None = None, port: int | None = None,
                  host: str = "127.0.0.1", token: str | None = None, args: Sequence[str] = (),
                  ready_timeout: float = 30.0, env: Mapping[str, str] | None = None,
-                 command: Sequence[str] | None = None, ready_path: str = "/v2/health/ready"):
+                 command: Sequence[str] | None = None, ready_path: str = "/v2/health/ready",
+                 cwd: str | os.PathLike | None = None):
         self.repository = None if repository is None else Path(repository)
         self.host = host
         self.token = token
@@ -105,6 +108,7 @@ class LocalServer:
         self.env = dict(env or {})
         self.command = None if command is None else [str(c) for c in command]
         self.ready_path = ready_path
+        self.cwd = cwd
         self.ready_seconds: float | None = None
         self._port = port
         self._started = 0.0
@@ -241,7 +245,7 @@ class LocalServer:
             # Its own session: stop() can end the whole group (workers too), and a Ctrl-C in the
             # terminal reaches this process, whose exit then stops the server, not both at once.
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env=env,
+                                             stdin=subprocess.DEVNULL, env=env, cwd=self.cwd,
                                              start_new_session=True)
         self._started = time.perf_counter()
         self._bound = port

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
 from mlprod import container, platforms, quickstart
-from mlprod.serving import free_port
+from mlprod.serving import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOF = ROOT / "build" / "proof" / "platforms.json"
@@ -32,13 +29,6 @@ TAG = f"mlprod-model-server:platforms-{os.getpid()}"
 ENABLE = ("To run it: `bash .ci/container-setup.sh` (podman, runc and a local base image made "
           "with debootstrap; needs root and Debian's packages), or start a Docker engine; "
           "CI=true makes it required.")
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory) -> Path:
-    """A build context of the course repository, with its platforms/ folder."""
-    return container.build_context(quickstart.model_repository(),
-                                   tmp_path_factory.mktemp("ctx") / "context")
 
 
 @pytest.fixture(scope="module")
@@ -106,32 +96,17 @@ def _outside(run: platforms.Run, root: Path, model: Path, port: int) -> tuple[li
 def test_each_platforms_environment_and_calls_work_outside_a_container(platform, runs, context,
                                                                        tmp_path):
     run = runs[platform]
-    port = free_port()
-    command, env, cwd = _outside(run, tmp_path, context / "model", port)
+    command, env, cwd = _outside(run, tmp_path, context / "model", "{port}")
     cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([*command, "--parent-pid", str(os.getpid())], env=env, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rows = container.sample_rows()
     expected = container.onnx_answers(context / "model" / "penguins" / "1" / "model.onnx", rows)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                if requests.get(url + run.health, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
+    with LocalServer(command=[*command, "--parent-pid", "{parent_pid}"], env=env, cwd=cwd,
+                     ready_path=run.health, ready_timeout=60) as server:
         for kind in run.calls:
-            answer = platforms.call(url, kind, "penguins", rows)
+            answer = platforms.call(server.url, kind, "penguins", rows)
             assert answer["labels"] == expected["labels"], answer["request"]
             np.testing.assert_allclose(answer["probabilities"], expected["probabilities"],
                                        atol=platforms.TOLERANCE)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        proc.stderr.close()
 
 
 def test_summary_names_each_platform():

@@ -115,12 +115,15 @@ def test_a_taken_port_is_reported_or_replaced(repository, monkeypatch):
             assert server.client().health()
 
 
-def test_a_command_line_gets_its_port_and_parent_pid(repository):
+def test_a_command_line_gets_its_port_and_parent_pid(repository, tmp_path):
     """The SageMaker mode, its port in the environment: {port} is filled in at each start."""
     command = serving.server_command("serve", "--model-repository", repository)
-    with LocalServer(command=command, env={"SAGEMAKER_BIND_TO_PORT": "{port}"}) as server:
+    with LocalServer(command=command, env={"SAGEMAKER_BIND_TO_PORT": "{port}"},
+                     cwd=tmp_path) as server:
         assert server.client().ping()
         assert f"--parent-pid {os.getpid()}" in server.log()
+        if Path("/proc").is_dir():
+            assert Path(f"/proc/{server.pid}/cwd").resolve() == tmp_path.resolve()
         assert 0 < server.ready_seconds < 60
     assert server.stop() == 0  # the exit status, also when asked again
 
