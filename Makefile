@@ -67,7 +67,7 @@ browser: $(STAMP)
 
 # The container proof runs before the notebooks: lesson 05 shows its recorded result (build/proof/).
 container: $(STAMP)
-	$(PYTEST) -m container tests/test_container_proof.py
+	$(PYTEST) -m container tests/test_container_proof.py tests/test_platform_proof.py
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory models
