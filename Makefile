@@ -114,7 +114,7 @@ latest: $(STAMP)
 	$(UV) venv --quiet --python $(PY) build/latest/venv
 	$(UV) pip sync --quiet --python build/latest/venv/bin/python build/latest/requirements.txt
 	$(UV) pip install --quiet --python build/latest/venv/bin/python --no-deps -e .
-	@L=build/latest; T="$$L/venv/bin/python -m pytest -p no:cacheprovider -n 2"; \
+	@L=build/latest; T="$$L/venv/bin/python -m pytest -p no:cacheprovider --color=no -n 2"; \
 	echo "unit tests -> $$L/unit.log"; \
 	$$T -m "not protocol and not browser and not container" tests > $$L/unit.log 2>&1; unit=$$?; \
 	echo "notebooks -> $$L/notebooks.log"; \
@@ -129,7 +129,7 @@ latest: $(STAMP)
 	  echo "## Results"; echo; \
 	  echo "- unit tests (exit $$unit): $$(tail -n 1 $$L/unit.log)"; \
 	  echo "- notebooks (exit $$nb): $$(tail -n 1 $$L/notebooks.log)"; echo; \
-	  echo "## Failures"; echo; grep -hE '^(FAILED|ERROR) ' $$L/unit.log $$L/notebooks.log | sed 's/^/- /' | grep . || echo "none"; \
+	  echo "## Failures"; echo; echo "A failure is version breakage only where \`make test\` passes the same test on requirements.lock."; echo; grep -hE '^(FAILED|ERROR) ' $$L/unit.log $$L/notebooks.log | sed 's/^/- /' | grep . || echo "none"; \
 	} > $$L/report.md; cat $$L/report.md; test $$unit = 0 && test $$nb = 0
 
 clean:
