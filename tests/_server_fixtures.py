@@ -1,4 +1,5 @@
-"""Test helpers: the tests' server launcher, a writable repository copy, reference answers, bodies.
+"""Test helpers: the tests' server launcher, a writable repository copy, reference answers, bodies,
+and the container engine the container tests build with (or their skip).
 
 ``ServerProcess`` is :class:`mlprod.serving.LocalServer` (the kit's one launcher: free port,
 retried when taken; readiness polled; always stopped, with ``--parent-pid`` in case pytest itself
@@ -23,6 +24,10 @@ from mlprod.client import encode_v2
 from mlprod.serving import LocalServer, server_command
 
 READY_TIMEOUT = 60.0
+#: How to enable the container tests, said when they skip.
+ENABLE = ("To run it: `bash .ci/container-setup.sh` (podman, runc and a local base image made "
+          "with debootstrap; needs root and Debian's packages), or start a Docker engine; "
+          "CI=true makes it required.")
 
 with warnings.catch_warnings():  # starlette's TestClient (in-process app) warns it prefers httpx2
     warnings.simplefilter("ignore")
@@ -73,3 +78,28 @@ def records(frame: pd.DataFrame) -> list[dict]:
     """The frame as JSON records, NaN as null."""
     rows = frame[data.FEATURES].astype(object).where(frame[data.FEATURES].notna(), None)
     return rows.to_dict(orient="records")
+
+
+def engine_or_skip() -> tuple[str, str | None]:
+    """Return the engine and base image to use; skip (or, under CI, fail) when there is none."""
+    import pytest
+
+    from mlprod import container
+
+    ci = os.environ.get("CI") == "true"
+    found = container.engine()
+    if found == "none":
+        message = f"No working container engine (podman info / docker info failed). {ENABLE}"
+        if ci:
+            pytest.fail(message)
+        pytest.skip(message)
+    if found == "docker":
+        return found, None
+    exists = container.Engine.detect("podman").run("image", "exists", container.LOCAL_BASE_IMAGE,
+                                                   check=False)
+    if exists.returncode != 0:
+        message = f"podman has no base image {container.LOCAL_BASE_IMAGE}. {ENABLE}"
+        if ci:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found, container.LOCAL_BASE_IMAGE

@@ -7,6 +7,7 @@ so a run that needs none of them does not pay for ONNX or the server.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,21 @@ def context(repository, tmp_path_factory) -> Path:
     from mlprod import container
 
     return container.build_context(repository, tmp_path_factory.mktemp("ctx") / "context")
+
+
+@pytest.fixture
+def engine_and_base(request):
+    """Yield the container engine and base image (or skip); then remove this test's containers
+    (named ``mlprod-<pid>-...``) and the image its module tags ``TAG``."""
+    from _server_fixtures import engine_or_skip
+
+    from mlprod import container
+
+    found, base = engine_or_skip()
+    yield found, base
+    eng = container.Engine.detect(found)
+    names = eng.run("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
+    for name in names:
+        if name.startswith(f"mlprod-{os.getpid()}-"):
+            eng.run("rm", "-f", name, check=False)
+    eng.run("rmi", "-f", request.module.TAG, check=False)

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from _server_fixtures import ENABLE
 
 from mlprod import container, quickstart
-from mlprod.serving import LocalServer, free_port
+from mlprod.serving import LocalServer, server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PROOF = ROOT / "build" / "proof" / "container.json"
 TAG = f"mlprod-model-server:proof-{os.getpid()}"
-ENABLE = ("To run it: `bash .ci/container-setup.sh` (podman, runc and a local base image made "
-          "with debootstrap; needs root and Debian's packages), or start a Docker engine; "
-          "CI=true makes it required.")
 
 
 def _listening(pid: int) -> set[tuple[str, int]]:
@@ -38,34 +32,14 @@ def _listening(pid: int) -> set[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("mode, address", [(["serve"], "0.0.0.0"), ([], "127.0.0.1")])
-def test_serve_mode_binds_every_interface(mode, address):
+def test_serve_mode_binds_every_interface(mode, address, repository):
     # With --network=host a container's server is reached only if it binds beyond loopback; the
     # default mode is the contrast that shows this check tells the two apart.
-    repo = quickstart.model_repository()
-    port = free_port()
-    command = [sys.executable, "-m", "server", *mode, "--model-repository", str(repo),
-               "--parent-pid", str(os.getpid())]
-    if not mode:
-        command += ["--port", str(port)]
-    env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port)}
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                    assert r.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not answer /ping in 30 s"
-                time.sleep(0.1)
-        assert (address, port) in _listening(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        proc.stderr.close()
+    command = server_command(*mode, "--model-repository", repository,
+                             *([] if mode else ["--port", "{port}"]))
+    with LocalServer(command=command, env={"SAGEMAKER_BIND_TO_PORT": "{port}"}, cwd=ROOT,
+                     ready_path="/ping") as server:
+        assert (address, server.port) in _listening(server.pid)
 
 
 def test_the_proofs_calls_answer_like_onnxruntime_outside_a_container():
@@ -103,40 +77,6 @@ def test_summary_reads_new_records_and_old_ones():
     # A record written before the base image's size and the run time were recorded.
     old = {k: v for k, v in figures.items() if k not in ("base_image_mb", "run_seconds")}
     assert "image 386 MB, ready 0.7 s after start\n" in container.summary(old)
-
-
-def _engine_or_skip() -> tuple[str, str | None]:
-    """Return the engine and base image to use; skip (or, under CI, fail) when there is none."""
-    ci = os.environ.get("CI") == "true"
-    found = container.engine()
-    if found == "none":
-        message = f"No working container engine (podman info / docker info failed). {ENABLE}"
-        if ci:
-            pytest.fail(message)
-        pytest.skip(message)
-    if found == "docker":
-        return found, None
-    exists = container.Engine.detect("podman").run("image", "exists", container.LOCAL_BASE_IMAGE,
-                                                   check=False)
-    if exists.returncode != 0:
-        message = f"podman has no base image {container.LOCAL_BASE_IMAGE}. {ENABLE}"
-        if ci:
-            pytest.fail(message)
-        pytest.skip(message)
-    return found, container.LOCAL_BASE_IMAGE
-
-
-@pytest.fixture
-def engine_and_base():
-    """Yield the engine and base image; afterwards remove this test's image and containers."""
-    found, base = _engine_or_skip()
-    yield found, base
-    eng = container.Engine.detect(found)
-    names = eng.run("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
-    for name in names:
-        if name.startswith(f"mlprod-{os.getpid()}-"):
-            eng.run("rm", "-f", name, check=False)
-    eng.run("rmi", "-f", TAG, check=False)
 
 
 @pytest.mark.container

@@ -26,9 +26,6 @@ from mlprod.serving import LocalServer
 ROOT = Path(__file__).resolve().parent.parent
 PROOF = ROOT / "build" / "proof" / "platforms.json"
 TAG = f"mlprod-model-server:platforms-{os.getpid()}"
-ENABLE = ("To run it: `bash .ci/container-setup.sh` (podman, runc and a local base image made "
-          "with debootstrap; needs root and Debian's packages), or start a Docker engine; "
-          "CI=true makes it required.")
 
 
 @pytest.fixture(scope="module")
@@ -117,40 +114,6 @@ def test_summary_names_each_platform():
     assert platforms.summary(record).splitlines() == [
         "sagemaker     ok     max |dp| 1.3e-08  POST /invocations (header-less CSV)",
         "vertex        FAILED vertex: container did not answer"]
-
-
-def _engine_or_skip() -> tuple[str, str | None]:
-    """Return the engine and base image to use; skip (or, under CI, fail) when there is none."""
-    ci = os.environ.get("CI") == "true"
-    found = container.engine()
-    if found == "none":
-        message = f"No working container engine (podman info / docker info failed). {ENABLE}"
-        if ci:
-            pytest.fail(message)
-        pytest.skip(message)
-    if found == "docker":
-        return found, None
-    exists = container.Engine.detect("podman").run("image", "exists", container.LOCAL_BASE_IMAGE,
-                                                   check=False)
-    if exists.returncode != 0:
-        message = f"podman has no base image {container.LOCAL_BASE_IMAGE}. {ENABLE}"
-        if ci:
-            pytest.fail(message)
-        pytest.skip(message)
-    return found, container.LOCAL_BASE_IMAGE
-
-
-@pytest.fixture
-def engine_and_base():
-    """Yield the engine and base image; afterwards remove this test's image and containers."""
-    found, base = _engine_or_skip()
-    yield found, base
-    eng = container.Engine.detect(found)
-    names = eng.run("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
-    for name in names:
-        if name.startswith(f"mlprod-{os.getpid()}-"):
-            eng.run("rm", "-f", name, check=False)
-    eng.run("rmi", "-f", TAG, check=False)
 
 
 @pytest.mark.container
