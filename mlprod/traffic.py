@@ -205,3 +205,26 @@ def plot_comparison(tables: Mapping[str, pd.DataFrame], ax=None):
     ax.invert_yaxis()
     ax.set_xlabel("accuracy, with its 95 % interval")
     return ax
+
+
+def send_labelled(client, frame: pd.DataFrame, phase: str, target: str = "species",
+                  features: Sequence[str] | None = None) -> dict[str, str]:
+    """Send each row as its own CSV ``/invocations`` request carrying an inference id.
+
+    The id (``X-Amzn-SageMaker-Inference-Id``, SageMaker's header) is ``<phase>-<row number>``:
+    it lands in the data capture, where the true labels are joined later, as they arrive.
+
+    Returns
+    -------
+    dict
+        Inference id → the row's true label (``frame[target]``).
+    """
+    from mlprod import data
+
+    columns = list(features or data.FEATURES)
+    lines = frame[columns].to_csv(header=False, index=False).splitlines()
+    ids = [f"{phase}-{i:04d}" for i in range(len(lines))]
+    for line, inference_id in zip(lines, ids, strict=True):
+        client.invocations(line, "text/csv",
+                           headers={"X-Amzn-SageMaker-Inference-Id": inference_id})
+    return dict(zip(ids, frame[target], strict=True))

@@ -44,3 +44,16 @@ def test_shares_count_errors_and_unrouted_answers():
 def test_compare_without_labels_says_what_to_do():
     with pytest.raises(ValueError, match="labels="):
         traffic.compare(answers({"a": (1, 0)}).assign(correct=None))
+
+
+def test_labelled_rows_go_one_a_request_with_their_inference_id(server, split):
+    from mlprod.client import Client
+
+    frame = split.X_test.head(4).assign(species=split.y_test.head(4).to_numpy())
+    with Client(server.url) as client:
+        truth = traffic.send_labelled(client, frame, "normal")
+        sent = dict(client.last.request_headers)
+    assert truth == dict(zip([f"normal-{i:04d}" for i in range(4)], frame["species"],
+                             strict=True))
+    assert sent["X-Amzn-SageMaker-Inference-Id"] == "normal-0003"
+    assert client.last.status == 200

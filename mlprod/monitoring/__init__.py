@@ -32,6 +32,7 @@ from mlprod.monitoring.capture import (
     CaptureProblems,
     CaptureWarning,
     read_capture,
+    wait_for_capture,
 )
 from mlprod.monitoring.drift import (
     drift_report,
@@ -51,7 +52,8 @@ from mlprod.monitoring.quality import join_ground_truth, model_quality
 
 __all__ = [
     "Baseline", "suggest_baseline", "read_baseline", "DEFAULT_THRESHOLDS", "STATISTICS",
-    "CONSTRAINTS", "read_capture", "CaptureProblem", "CaptureProblems", "CaptureWarning", "drift_report",
+    "CONSTRAINTS", "read_capture", "wait_for_capture", "CaptureProblem", "CaptureProblems",
+    "CaptureWarning", "drift_report",
     "violations", "write_violations", "flagged_features", "psi", "join_ground_truth",
     "model_quality", "write_prometheus_config", "check_prometheus_config", "promtool",
     "PromtoolError", "DriftExporter", "drift_metrics_text",

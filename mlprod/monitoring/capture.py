@@ -27,7 +27,7 @@ import pandas as pd
 
 from mlprod.monitoring.bodies import BodyError, body_text, read_input, read_output
 
-__all__ = ["read_capture", "CaptureProblem", "CaptureProblems", "CaptureWarning",
+__all__ = ["read_capture", "wait_for_capture", "CaptureProblem", "CaptureProblems", "CaptureWarning",
            "META_COLUMNS"]
 
 #: Columns every capture frame has besides the features, the label and the class probabilities.
@@ -206,3 +206,25 @@ def _typed(column: pd.Series, kind: str) -> pd.Series:
         except (TypeError, ValueError):
             return values  # text in a numeric column: kept, so the data-type check can see it
     return column.astype(object).where(column.notna(), "").astype(str)
+
+
+def wait_for_capture(folder: str | os.PathLike, model: str, rows: int, timeout: float = 10.0,
+                     **options) -> pd.DataFrame:
+    """Read the capture until it holds ``rows`` rows (the writer flushes every second).
+
+    The folder may not exist yet when the first records are still in the server's buffer.
+    Returns what is there after ``timeout`` seconds, even if fewer (check its length).
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    seen = pd.DataFrame()
+    while time.monotonic() < deadline:
+        try:
+            seen = read_capture(folder, model, **options)
+        except FileNotFoundError:  # nothing written yet
+            pass
+        if len(seen) >= rows:
+            break
+        time.sleep(0.2)
+    return seen
