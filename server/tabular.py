@@ -40,7 +40,11 @@ def read_csv(body: bytes, model: ModelVersion) -> dict[str, np.ndarray]:
     first = text[:text.find("\n")] if "\n" in text else text
     header = None
     if any(field.strip().strip('"') in names for field in first.split(",")):
-        header = next(csv.reader([first]))
+        try:
+            header = next(csv.reader([first]))
+        except csv.Error as exc:  # e.g. a lone carriage return inside the line
+            raise ApiError(400, f"The CSV header line cannot be parsed: {exc}. Send "
+                                f"comma-separated names, one line, ending in \\n.") from None
         header = [field.strip() for field in header]
         _check_names(header, names, "CSV header")
     order = header or names

@@ -27,3 +27,12 @@ def test_float32_range_is_one_rule_whatever_the_batch_size(app_client, split, ro
     assert "not finite" in error(answer, 400)
     body["inputs"][0]["data"][-1] = 3.4028234e38  # just inside: scored
     assert app_client.post(INFER, json=body).status_code == 200
+
+
+def test_a_lone_carriage_return_in_a_csv_header_is_a_400(app_client, split):
+    """Found by the fuzzer (FUZZ_EXAMPLES=2000): csv.reader refused the header line with a 500."""
+    lines = split.X_test.head(2).to_csv(index=False).splitlines()
+    lines[0] = lines[0].replace(",", ",\r", 1)
+    answer = app_client.post("/invocations", content="\n".join(lines) + "\n",
+                             headers={"Content-Type": "text/csv"})
+    assert "CSV header line cannot be parsed" in error(answer, 400)
