@@ -6,30 +6,16 @@ when it is missing, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
-import time
 
+import _prometheus as prometheus
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlprod import data, monitoring
-from mlprod.monitoring.prometheus import PROMTOOL_INSTALL
-
-
-def need(tool: str) -> str:
-    """Return the tool's path; skip (fail under CI=true) when it is not installed."""
-    path = shutil.which(tool)
-    if path is None:
-        message = (f"{tool} is not installed; it comes with Debian's prometheus package: "
-                   f"{PROMTOOL_INSTALL}")
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (.ci/run must install it)")
-        pytest.skip(message)
-    return path
+from mlprod.serving import free_port
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +26,7 @@ def report(split):
 
 
 def test_written_files_pass_promtool_check_and_the_alert_unit_tests(tmp_path):
-    need("promtool")
+    prometheus.need("promtool")
     paths = monitoring.write_prometheus_config(tmp_path, "http://127.0.0.1:8000",
                                                drift_target="127.0.0.1:9100")
     assert sorted(paths) == ["alerts.yml", "alerts_test.yml", "prometheus.yml"]
@@ -57,7 +43,7 @@ def test_written_files_pass_promtool_check_and_the_alert_unit_tests(tmp_path):
                              'rate(mlprod_requests_total{code=~"5.."}[5m])) * 0')),
 ])
 def test_the_alert_unit_tests_catch_a_broken_rule(tmp_path, alert, change):
-    need("promtool")
+    prometheus.need("promtool")
     monitoring.write_prometheus_config(tmp_path, "127.0.0.1:8000")
     rules = tmp_path / "alerts.yml"
     text = rules.read_text()
@@ -128,61 +114,26 @@ def test_the_exporter_serves_the_latest_report_and_frees_its_port(report):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _poll(fn, timeout: float = 20.0):
-    """Call ``fn`` until it returns something true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = fn()
-        except requests.ConnectionError:
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus gave no answer within {timeout} s")
-        time.sleep(0.2)  # polling a readiness condition with a deadline, not waiting blind
-
-
 def test_a_real_prometheus_scrapes_the_drift_gauges(report, tmp_path):
-    exe = need("prometheus")
     with monitoring.DriftExporter("penguins").start() as exporter:
         exporter.update(report)
         config = tmp_path / "config"
-        monitoring.write_prometheus_config(config, f"127.0.0.1:{_free_port()}",  # no server there
+        monitoring.write_prometheus_config(config, f"127.0.0.1:{free_port()}",  # no server there
                                            drift_target=exporter.address, scrape_interval="1s",
                                            evaluation_interval="1s")
-        port = _free_port()
-        api = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [exe, f"--config.file={config / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            _poll(lambda: requests.get(f"{api}/-/ready", timeout=2).ok)
-
+        with prometheus.running(config, tmp_path) as (api, log):
             def query(expr: str):
-                answer = requests.get(f"{api}/api/v1/query", params={"query": expr}, timeout=5)
-                return answer.json()["data"]["result"]
+                return prometheus.query(api, expr)
 
-            found = _poll(lambda: query('mlprod_drift_violations{check="baseline_drift_check"} > 0'))
+            found = prometheus.poll(
+                lambda: query('mlprod_drift_violations{check="baseline_drift_check"} > 0'), 20,
+                "drift gauges", log)
             assert sorted(r["metric"]["feature"] for r in found) == ["body_mass_g",
                                                                       "flipper_length_mm"]
             assert {r["metric"]["job"] for r in found} == {"mlprod-drift"}
-            down = _poll(lambda: query('up{job="mlprod"}'))
+            down = prometheus.poll(lambda: query('up{job="mlprod"}'), 20, "scrape", log)
             assert down[0]["value"][1] == "0"
             rules = requests.get(f"{api}/api/v1/rules", timeout=5).json()["data"]["groups"]
             assert {r["name"] for g in rules for r in g["rules"]} >= {
                 "MlprodHighErrorRate", "MlprodHighLatency", "MlprodFeatureDrift"}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+

@@ -11,51 +11,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 import time
 
+import _prometheus as prometheus
 import pytest
 import requests
 
 from mlprod import monitoring, quickstart
 from mlprod.client import Client
-from mlprod.monitoring.prometheus import PROMTOOL_INSTALL
-from mlprod.serving import LocalServer, free_port
+from mlprod.serving import LocalServer
 from mlprod.widgets.dashboard import histogram_quantile
 
 RATE = 25.0  # requests per second, paced
 SECONDS = 6.0  # of steady traffic; the queries look at its last WINDOW seconds
 WINDOW = "4s"
-
-
-def need(tool: str) -> str:
-    """Return the tool's path; skip (fail under CI=true) when it is not installed."""
-    path = shutil.which(tool)
-    if path is None:
-        message = (f"{tool} is not installed; it comes with Debian's prometheus package: "
-                   f"{PROMTOOL_INSTALL}")
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (.ci/run must install it)")
-        pytest.skip(message)
-    return path
-
-
-def _poll(check, timeout: float, what: str, log=None):
-    """Call ``check`` until it returns something true; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = check()
-        except (requests.ConnectionError, KeyError, IndexError):
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus: no {what} within {timeout} s. Its log:\n"
-                        f"{log.read_text()[-3000:] if log else ''}")
-        time.sleep(0.2)  # polling a condition with a deadline, not waiting blind
 
 
 def _paced(url: str, rows, rate: float, seconds: float) -> tuple[int, float, float]:
@@ -76,36 +45,24 @@ def _paced(url: str, rows, rate: float, seconds: float) -> tuple[int, float, flo
 
 
 def test_prometheus_scrapes_the_server_and_returns_the_rate_sent(tmp_path, split):
-    exe = need("prometheus")
     with LocalServer(quickstart.model_repository(), args=["--no-access-log"]) as server:
         config = tmp_path / "config"
         monitoring.write_prometheus_config(config, server.url, scrape_interval="1s",
                                            evaluation_interval="1s")
-        port = free_port()
-        api = f"http://127.0.0.1:{port}/api/v1"
-        log = tmp_path / "prometheus.log"
-        with log.open("w") as sink:
-            proc = subprocess.Popen(
-                [exe, f"--config.file={config / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={tmp_path / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
+        with prometheus.running(config, tmp_path) as (api, log):
             def query(expr: str, at: float | None = None) -> list:
-                params = {"query": expr} | ({"time": f"{at:.3f}"} if at else {})
-                answer = requests.get(f"{api}/query", params=params, timeout=5).json()
-                assert answer["status"] == "success", answer
-                return answer["data"]["result"]
+                return prometheus.query(api, expr, at)
 
             def value(expr: str, at: float | None = None) -> float:
                 return float(query(expr, at)[0]["value"][1])
 
-            _poll(lambda: query('up{job="mlprod"} == 1'), 20, "scrape of the server", log)
+            prometheus.poll(lambda: query('up{job="mlprod"} == 1'), 20, "scrape of the server",
+                            log)
             sent, start, end = _paced(server.url, split.X_test, RATE, SECONDS)
             achieved = sent / (end - start)
             # wait until a scrape after the last request is stored
-            _poll(lambda: value('timestamp(up{job="mlprod"})') > end + 0.1, 10,
-                  "scrape after the traffic", log)
+            prometheus.poll(lambda: value('timestamp(up{job="mlprod"})') > end + 0.1, 10,
+                            "scrape after the traffic", log)
             assert value('sum(mlprod_requests_total{model="penguins"})') == sent
 
             rate = value(f'sum(rate(mlprod_requests_total{{model="penguins"}}[{WINDOW}]))', end)
@@ -122,10 +79,3 @@ def test_prometheus_scrapes_the_server_and_returns_the_rate_sent(tmp_path, split
             assert math.isinf(stored[-1][0])
             assert histogram_quantile(0.99, stored) == pytest.approx(p99, rel=1e-9)
             assert histogram_quantile(0.5, stored) == pytest.approx(p50, rel=1e-9)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

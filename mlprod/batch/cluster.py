@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlprod.batch.answers import Answers, Rendered, render
-from mlprod.batch.inprocess import ordered_map
+from mlprod.batch.inprocess import ModelBackend, ordered_map
 from mlprod.batch.lines import Chunk, is_json_lines, read_chunks, read_range
 from mlprod.batch.scoring import CHUNK_BYTES, BatchError, ModelFile, score
 
@@ -128,7 +128,7 @@ def _answers(frame: pd.DataFrame, part: LineRange, classes: list[str]) -> Answer
                    [(part.first_line + int(i), str(errors.iloc[i])) for i in bad], part.size)
 
 
-class DaskCluster:
+class DaskCluster(ModelBackend):
     """Score chunks on a Dask cluster: a new ``LocalCluster``, a scheduler address, or a client.
 
     Parameters
@@ -157,14 +157,6 @@ class DaskCluster:
         self._client = None
         self._own: list = []  # what this object started, and stops
         self._threads = 1
-
-    @property
-    def features(self) -> list[dict[str, str]]:
-        return self.model.features
-
-    @property
-    def classes(self) -> list[str]:
-        return self.model.classes
 
     def open(self) -> DaskCluster:
         """Start or connect to the cluster (the model travels with each partition's task).

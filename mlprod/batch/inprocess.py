@@ -31,7 +31,21 @@ def ordered_map(submit: Callable[[Any], Any], items: Iterable[Any], window: int)
             future.cancel()
 
 
-class InProcess:
+class ModelBackend:
+    """What every back end scoring a model file says of it: its features and classes."""
+
+    model: ModelFile
+
+    @property
+    def features(self) -> list[dict[str, str]]:
+        return self.model.features
+
+    @property
+    def classes(self) -> list[str]:
+        return self.model.classes
+
+
+class InProcess(ModelBackend):
     """Score every chunk with ONNX Runtime in this process (one session, built once).
 
     Parameters
@@ -47,14 +61,6 @@ class InProcess:
     def __init__(self, model: ModelFile, batch_strategy: str = "MultiRecord"):
         self.model = model
         self.single = batch_strategy == "SingleRecord"
-
-    @property
-    def features(self) -> list[dict[str, str]]:
-        return self.model.features
-
-    @property
-    def classes(self) -> list[str]:
-        return self.model.classes
 
     def open(self) -> InProcess:
         """Nothing to start: the session is built with the first chunk."""
