@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +23,9 @@ from pathlib import Path
 from mlprod.files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
+# Fresh worker processes, never forks: a fork of a process running threads (a JVM, Dask, a
+# server watcher) can inherit a held lock and hang for ever.
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ def tour(notebooks: list[Path], out: Path, workers: int = 2,
     out.mkdir(parents=True, exist_ok=True)
     outputs = [out / (f"solutions-{nb.name}" if nb.parent.name == "solutions" else nb.name)
                for nb in notebooks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_SPAWN) as pool:
         runs = list(pool.map(execute, notebooks, outputs, [parameters] * len(notebooks)))
     atomic_write(out / "index.html", index_html(runs))
     return runs
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     notebooks = args.notebooks or find_notebooks(ROOT / "notebooks")
     if args.in_place:
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=_SPAWN) as pool:
             runs = list(pool.map(refresh, notebooks))
     else:
         runs = tour(notebooks, args.out, args.workers)
