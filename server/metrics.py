@@ -59,6 +59,7 @@ class Metrics:
         if not self.multiprocess:
             self.registry.register(_ModelInfo(repository))
         self._children: dict[tuple, tuple] = {}
+        self._labels: dict[tuple, object] = {}  # (model, version, variant, label) -> child
 
     def record(self, route: str, model: ModelVersion | None, variant: str | None, status: int,
                seconds: float, labels=None) -> None:
@@ -78,11 +79,15 @@ class Metrics:
 
     def count_labels(self, model: ModelVersion, variant: str | None, labels) -> None:
         """Add predicted ``labels`` (a numpy array) to ``mlprod_predictions_total``."""
-        version, variant = str(model.version), variant or ALL_TRAFFIC
         counts = {labels[0]: len(labels)} if len(labels) == 1 else Tally(labels.ravel().tolist())
         for label, count in counts.items():
             # A label is one of the model's classes: the series stay bounded.
-            self.predictions.labels(model.name, version, variant, str(label)).inc(count)
+            key = (model.name, model.version, variant, label)
+            child = self._labels.get(key)
+            if child is None:
+                child = self._labels[key] = self.predictions.labels(
+                    model.name, str(model.version), variant or ALL_TRAFFIC, str(label))
+            child.inc(count)
 
     def _make(self, key: tuple) -> tuple:
         route, name, version, variant, status = key
