@@ -128,3 +128,15 @@ def test_every_lesson_named_exists():
         found = {a or b for a, b in named.findall(path.read_text(encoding="utf-8"))}
         missing += [f"{path.relative_to(ROOT)} names lesson {n}" for n in sorted(found - stems)]
     assert not missing, f"{missing}: name only lessons in notebooks/ ({sorted(stems)})"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_committed_outputs_read_well_outside_jupyterlab(path):
+    """No Styler repr, no progress bar frozen at 0, no raw <b> tags, no widget constructor repr."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(_code(nb)):
+        for output in cell.get("outputs", []):
+            text = _text(output)
+            assert "<pandas.io.formats.style.Styler" not in text, (i, text[:200])
+            assert "0fit [" not in text and "<b>" not in text, (i, text[:200])
+            assert not re.match(r"\s*[A-Za-z]+\((children|value|layout)=", text), (i, text[:200])
