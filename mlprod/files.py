@@ -52,6 +52,15 @@ def atomic_write(path: str | os.PathLike, content: str | bytes, perms: int = 0o6
     return Path(path)
 
 
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically, making its folder; return the path."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, json.dumps(obj, indent=2) + "\n")
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
 

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlprod.files import atomic_write
+from mlprod.files import write_json
 from mlprod.registry import NotFoundError, Registry, RegistryError
 from server import layout
 
@@ -71,7 +71,7 @@ def set_routing(registry: Registry, name: str, variants: Sequence[Mapping[str, A
     except layout.FormatError as exc:
         raise RegistryError(str(exc)) from None
     written = parsed.to_json()
-    atomic_write(path, (json.dumps(written, indent=2) + "\n").encode())
+    write_json(path, written)
     return written
 
 

@@ -24,21 +24,16 @@ from server.layout import NAME, FormatError
 #: The repository cannot be served: the message names the file and the fix.
 RepositoryError = FormatError
 
-# ONNX tensor element types as Open Inference Protocol datatypes and numpy dtypes.
+# ONNX tensor element types as Open Inference Protocol datatypes and numpy dtypes: the integer
+# types share their names (ONNX ``int8`` is V2 ``INT8`` is numpy ``int8``), the others do not.
 DATATYPES: dict[str, tuple[str, np.dtype]] = {
     "tensor(float)": ("FP32", np.dtype(np.float32)),
     "tensor(double)": ("FP64", np.dtype(np.float64)),
     "tensor(float16)": ("FP16", np.dtype(np.float16)),
-    "tensor(int8)": ("INT8", np.dtype(np.int8)),
-    "tensor(int16)": ("INT16", np.dtype(np.int16)),
-    "tensor(int32)": ("INT32", np.dtype(np.int32)),
-    "tensor(int64)": ("INT64", np.dtype(np.int64)),
-    "tensor(uint8)": ("UINT8", np.dtype(np.uint8)),
-    "tensor(uint16)": ("UINT16", np.dtype(np.uint16)),
-    "tensor(uint32)": ("UINT32", np.dtype(np.uint32)),
-    "tensor(uint64)": ("UINT64", np.dtype(np.uint64)),
     "tensor(bool)": ("BOOL", np.dtype(np.bool_)),
     "tensor(string)": ("BYTES", np.dtype(object)),
+    **{f"tensor({kind}{bits})": (f"{kind}{bits}".upper(), np.dtype(f"{kind}{bits}"))
+       for kind in ("int", "uint") for bits in (8, 16, 32, 64)},
 }
 
 

@@ -89,6 +89,15 @@ def context(repository, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def wheel_context(repository, tmp_path) -> Path:
+    """A build context of the course's repository with a wheelhouse: where wheels made here fit
+    the image, its build needs no network."""
+    from mlprod import container
+
+    return container.build_context(repository, tmp_path / "context", wheels="auto")
+
+
+@pytest.fixture
 def engine_and_base(request):
     """Yield the container engine and base image (or skip); then remove this test's containers
     (named ``mlprod-<pid>-...``) and the image its module tags ``TAG``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import shutil
@@ -11,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from _schemas import with_value
 
 from mlprod import container
 
@@ -234,11 +234,7 @@ def test_inference_service_matches_kserves_api(context):
     (("spec", "predictor", "model", "modelFormat"), {"type": "onnx"}),
 ])
 def test_inference_service_schema_rejects_mistakes(context, path, value):
-    isvc = copy.deepcopy(load(context / "k8s" / "inferenceservice.yaml"))
-    node = isvc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    isvc = with_value(load(context / "k8s" / "inferenceservice.yaml"), path, value)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(isvc, INFERENCE_SERVICE)
 

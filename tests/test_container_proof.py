@@ -80,11 +80,9 @@ def test_summary_reads_new_records_and_old_ones():
 
 
 @pytest.mark.container
-def test_image_builds_serves_and_answers_like_onnxruntime(engine_and_base, tmp_path):
+def test_image_builds_serves_and_answers_like_onnxruntime(engine_and_base, wheel_context):
     found, base = engine_and_base
-    # A wheelhouse makes the build need no network, where wheels made here fit the image.
-    context = container.build_context(quickstart.model_repository(), tmp_path / "context",
-                                      wheels="auto")
+    context = wheel_context
     figures = container.prove(context, engine_name=found, tag=TAG, base_image=base, out=PROOF)
 
     assert figures["ping"] == 200

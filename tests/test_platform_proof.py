@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlprod import container, platforms, quickstart
+from mlprod import container, platforms
 from mlprod.serving import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,11 +117,9 @@ def test_summary_names_each_platform():
 
 
 @pytest.mark.container
-def test_one_image_answers_under_every_platforms_contract(engine_and_base, tmp_path):
+def test_one_image_answers_under_every_platforms_contract(engine_and_base, wheel_context):
     found, base = engine_and_base
-    # A wheelhouse makes the build need no network, where wheels made here fit the image.
-    context = container.build_context(quickstart.model_repository(), tmp_path / "context",
-                                      wheels="auto")
+    context = wheel_context
     record = platforms.prove(context, engine_name=found, tag=TAG, base_image=base, out=PROOF)
 
     assert list(record) == list(platforms.PLATFORMS)

@@ -24,18 +24,10 @@ from mlprod.batch.lines import Chunk
 class Answers:
     """The scores of a chunk's good lines, and its bad lines' reasons.
 
-    Attributes
-    ----------
-    first_line, n_lines : int
-        The chunk's first line number (1-based) and its number of lines.
-    good : ndarray of int, shape (n_good,)
-        Offsets (0-based) of the scored lines in the chunk, ascending.
-    labels : ndarray of str, shape (n_good,)
-    probabilities : ndarray of float32, shape (n_good, n_classes)
-    errors : list of (int, str)
-        ``(line number, reason)`` of each bad line.
-    n_bytes : int
-        The size of the chunk's input, for progress bars.
+    ``first_line``, ``n_lines``, ``good`` and ``errors`` are those of the parsed chunk
+    (:class:`~mlprod.batch.lines.Rows`); ``labels``
+    (str) and ``probabilities`` (float32, one column per class) hold one row per good line;
+    ``n_bytes`` is the size of the chunk's input, for progress bars.
     """
 
     first_line: int

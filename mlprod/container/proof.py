@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +10,7 @@ from mlprod.container.defaults import DEFAULT_BASE_IMAGE
 from mlprod.container.engines import Engine
 from mlprod.container.image import build_image, running
 from mlprod.container.model import choose_model
-from mlprod.files import atomic_write
+from mlprod.files import write_json
 
 
 def sample_rows(n: int = 3):
@@ -81,6 +80,14 @@ def call_server(url: str, model: str, rows) -> dict:
     return {"ping": ping, "v2": v2, "invocations": invocations}
 
 
+def max_abs_diff(got: dict, expected: dict) -> float:
+    """Return the largest |Δ probability| between two answers (``{"probabilities": [[...]]}``)."""
+    import numpy as np
+
+    return float(np.max(np.abs(np.asarray(got["probabilities"], dtype=float)
+                               - np.asarray(expected["probabilities"], dtype=float))))
+
+
 def _round(values, digits: int = 6):
     """Round nested lists of floats for a readable record."""
     if isinstance(values, list):
@@ -114,8 +121,6 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
         command to it (``run_seconds``), the answers, and whether they equal ONNX Runtime's
         (labels equal, max |Δp| ≤ 1e-5).
     """
-    import numpy as np
-
     context = Path(context)
     eng = Engine.detect(engine_name)
     model = choose_model(context / "model")
@@ -133,10 +138,8 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
         got = answers[route]
         expected = onnx_answers(context / "model" / model / str(got["version"]) / "model.onnx",
                                 rows)
-        gap = float(np.max(np.abs(np.asarray(got["probabilities"])
-                                  - np.asarray(expected["probabilities"]))))
         matches[route] = {"labels_equal": got["labels"] == expected["labels"],
-                          "max_abs_dp": gap}
+                          "max_abs_dp": max_abs_diff(got, expected)}
         got["probabilities"] = _round(got["probabilities"])
     base_bytes = built["base_image_bytes"]
     figures = {
@@ -151,9 +154,7 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if out is not None:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(figures, indent=2))
+        write_json(out, figures)
     return figures
 
 

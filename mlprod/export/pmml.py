@@ -183,6 +183,11 @@ class PMMLModel:
                       ) -> PMMLModel:
         """Convert ``pipeline`` to ``<workdir>/model.pmml``, load it and check it for parity.
 
+        ``X_check``, ``label_agreement`` and ``max_prob_diff`` go to
+        :func:`~mlprod.export.parity.check_parity` (by default every label must agree and
+        |Δ probability| stay ≤ 1e-4: the evaluator computes in double precision), whose ParityError
+        says where the evaluator disagrees with scikit-learn.
+
         Parameters
         ----------
         pipeline : fitted Pipeline
@@ -190,18 +195,11 @@ class PMMLModel:
             Its first ten rows become the document's verification records.
         workdir : path, optional
             Where ``model.pmml`` goes (a temporary folder by default).
-        X_check : DataFrame
-            Rows to check parity on, e.g. the held-out rows.
-        label_agreement, max_prob_diff
-            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
-            |Δ probability| ≤ 1e-4, since the evaluator computes in double precision).
 
         Raises
         ------
         RuntimeError
             When Java or the libraries are missing, or the converter fails.
-        ParityError
-            When the evaluator disagrees with scikit-learn on ``X_check``.
         """
         folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mlprod-pmml-"))
         sample = None if X is None else X.iloc[:10]

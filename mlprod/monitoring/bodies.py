@@ -102,11 +102,7 @@ def read_output(text: str, kind: str, classes: Sequence[str]) -> tuple[list, dic
     """Decode a response body into ``(labels, {class: probabilities})``, one value per row.
 
     ``classes`` names the probability columns when the body does not (V2, header-less CSV).
-
-    Raises
-    ------
-    BodyError
-        Naming the shape found and the shapes read.
+    Raises BodyError as :func:`read_input` does.
     """
     if kind == "csv":
         return _csv_output(text, list(classes))

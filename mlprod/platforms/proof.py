@@ -26,7 +26,7 @@ from pathlib import Path
 from mlprod.container.engines import Engine
 from mlprod.container.image import build_image
 from mlprod.container.model import choose_model, served_version
-from mlprod.files import atomic_write
+from mlprod.files import write_json
 from mlprod.platforms.files import PLATFORMS, VERTEX_HEALTH_ROUTE, VERTEX_PREDICT_ROUTE
 
 #: The tolerance on probabilities against ONNX Runtime in process.
@@ -216,7 +216,7 @@ def call(url: str, kind: str, model: str, rows) -> dict:
 def _check(run: Run, ready: tuple[str, float] | RuntimeError, model: str, rows,
            expected: dict) -> dict:
     """Call one started platform in its formats; return its entry of the record."""
-    import numpy as np
+    from mlprod.container.proof import max_abs_diff
 
     entry = {"ok": False, "max_abs_diff": None, "request": None,
              "env": {**run.env, **{v: "<free port>" for v in run.port_variables}},
@@ -229,27 +229,22 @@ def _check(run: Run, ready: tuple[str, float] | RuntimeError, model: str, rows,
         answers = [call(url, kind, model, rows) for kind in run.calls]
     except RuntimeError as err:
         return {**entry, "error": str(err)[-2000:]}
-    gap = max(float(np.max(np.abs(np.asarray(a["probabilities"])
-                                  - np.asarray(expected["probabilities"])))) for a in answers)
+    gap = max(max_abs_diff(a, expected) for a in answers)
     equal = all(a["labels"] == expected["labels"] for a in answers)
     return {**entry, "ok": equal and gap <= TOLERANCE, "max_abs_diff": gap,
             "request": "; ".join(a["request"] for a in answers), "labels_equal": equal,
             "labels": answers[0]["labels"], "ready_seconds": round(seconds, 2)}
 
 
-def prove(context: str | os.PathLike, *, engine_name: str | None = None,
-          tag: str = "mlprod-model-server:platforms", base_image: str | None = None,
-          out: str | os.PathLike | None = None, keep_image: bool = False) -> dict:
+def prove(context: str | os.PathLike, *, out: str | os.PathLike | None = None,
+          engine_name: str | None = None, base_image: str | None = None,
+          keep_image: bool = False, tag: str = "mlprod-model-server:platforms") -> dict:
     """Build the image of ``context`` once, run it under each platform's contract, record the result.
 
-    Parameters
-    ----------
-    context : path
-        A context written by ``mlprod.container.build_context`` (with ``platforms/``).
-    engine_name, tag, base_image
-        As ``mlprod.container.prove``.
-    out : path, optional
-        Where to write the record as JSON (atomically), e.g. ``build/proof/platforms.json``.
+    ``context`` is a context written by ``mlprod.container.build_context`` (with ``platforms/``);
+    ``out``, if given, receives the record as JSON (atomically), e.g. ``build/proof/platforms.json``;
+    ``engine_name``, ``base_image``, ``keep_image`` and ``tag`` are as in
+    ``mlprod.container.prove``.
 
     Returns
     -------
@@ -287,9 +282,7 @@ def prove(context: str | os.PathLike, *, engine_name: str | None = None,
                      created=created)
     record = {name: record[name] for name in PLATFORMS}
     if out is not None:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(record, indent=2))
+        write_json(out, record)
     return record
 
 

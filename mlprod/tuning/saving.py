@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlprod.files import atomic_open, atomic_write
+from mlprod.files import atomic_open, write_json
 from mlprod.tuning.results import SearchResult
 
 
@@ -32,7 +31,7 @@ def save_choice(result: SearchResult, folder: str | Path, test_score: float | No
               "test_score": test_score, "method": result.method}
     with atomic_open(folder / "model.joblib", "wb") as fh:
         joblib.dump(result.best_pipeline, fh)
-    atomic_write(folder / "choice.json", json.dumps(choice, indent=2) + "\n")
+    write_json(folder / "choice.json", choice)
     return folder
 
 

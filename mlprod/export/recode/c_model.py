@@ -89,6 +89,11 @@ class CModel:
                       max_prob_diff: float | None = None) -> CModel:
         """Generate C for ``pipeline``, compile it in ``workdir`` and check it against scikit-learn.
 
+        ``X_check``, ``label_agreement`` and ``max_prob_diff`` go to
+        :func:`~mlprod.export.parity.check_parity` (by default every label must agree and
+        |Δ probability| stay ≤ 1e-4: the C computes in double precision), whose ParityError
+        says where the compiled model disagrees with scikit-learn.
+
         Parameters
         ----------
         pipeline : fitted Pipeline
@@ -96,18 +101,11 @@ class CModel:
             Where ``model.c``, ``main.c`` and the executable go (a temporary folder by default).
         compiler, flags
             The C compiler and its optimisation flags.
-        X_check : DataFrame
-            Rows to check parity on, e.g. the held-out rows.
-        label_agreement, max_prob_diff
-            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
-            |Δ probability| ≤ 1e-4, since the C computes in double precision).
 
         Raises
         ------
         RuntimeError
             When no compiler is found (naming what to install) or compilation fails.
-        ParityError
-            When the compiled model disagrees with scikit-learn on ``X_check``.
         """
         reason = c_unavailable(compiler)
         if reason:

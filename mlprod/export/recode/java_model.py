@@ -64,16 +64,16 @@ class JavaModel:
                       max_prob_diff: float | None = None) -> JavaModel:
         """Generate ``Model.java`` with m2cgen, compile it with ``javac`` and check it.
 
+        ``X_check``, ``label_agreement`` and ``max_prob_diff`` go to
+        :func:`~mlprod.export.parity.check_parity` (by default every label must agree and
+        |Δ probability| stay ≤ 1e-4: Java computes in double precision), whose ParityError
+        says where the compiled model disagrees with scikit-learn.
+
         Parameters
         ----------
         pipeline : fitted Pipeline
         workdir : path, optional
             Where the sources and classes go (a temporary folder by default).
-        X_check : DataFrame
-            Rows to check parity on, e.g. the held-out rows.
-        label_agreement, max_prob_diff
-            Tolerances, as in :func:`mlprod.export.parity.check_parity` (default: every label,
-            |Δ probability| ≤ 1e-4, since Java computes in double precision).
 
         Raises
         ------
@@ -81,8 +81,6 @@ class JavaModel:
             When no JDK is found (naming what to install) or compilation fails.
         NotImplementedError
             When m2cgen cannot translate the estimator.
-        ParityError
-            When the compiled model disagrees with scikit-learn on ``X_check``.
         """
         reason = java_unavailable()
         if reason:
