@@ -217,7 +217,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        tasks = []
+        tasks = [asyncio.create_task(metrics.run())]
         if model_control == "poll":
             tasks.append(asyncio.create_task(Poller(repository, repository_poll_secs).run()))
         if capture is not None:
@@ -229,6 +229,7 @@ def create_app(
             endpoints.ready = False
             for task in tasks:
                 task.cancel()
+            metrics.flush()
             if capture is not None:
                 capture.flush()  # a clean stop (SIGTERM) loses no captured record
             shadow_log.log.flush()

@@ -10,6 +10,8 @@ from server.accesslog import AccessLog
 from server.errors import error_response
 
 OPEN_PATHS = ("/v2/health/", "/ping")
+#: How many request paths the hot-route table remembers before it starts afresh.
+HOT_CACHE_SIZE = 1024
 
 
 def is_open(path: str) -> bool:
@@ -53,6 +55,7 @@ class RequestContext:
         self.token = token.encode() if token else None
         self.log = log
         self.hot_routes = [(r.path_regex, r.methods, r.app) for r in hot_routes or ()]
+        self._hot_cache: dict[tuple, tuple | None] = {}
         self._prefix = os.urandom(4).hex()
         self._count = 0
 
@@ -71,41 +74,45 @@ class RequestContext:
             self._count += 1
             request_id = f"{self._prefix}-{self._count:x}".encode()
         scope["request_id"] = request_id
-        status = 500
-
-        async def send_with_id(message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
-            await send(message)
-
         try:
             if self.token is not None and not self._allowed(scope["path"], authorization):
-                await self._unauthorized(authorization)(scope, receive, send_with_id)
+                await self._unauthorized(authorization)(scope, receive, _with_id(scope, send))
             elif (endpoint := self._hot(scope)) is not None:
                 # The inference endpoints add X-Request-Id and record their status themselves:
                 # no wrapper around send on the hot path.
                 await endpoint(scope, receive, send)
-                status = scope.get("response_status", 500)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, _with_id(scope, send))
         finally:
             if self.log is not None:
                 self.log.write(request_id, scope.get("client"), scope["method"], scope["path"],
-                               status, time.perf_counter() - start)
+                               scope.get("response_status", 500), time.perf_counter() - start)
 
     def _hot(self, scope):
-        """Return the inference endpoint for this request (path params set), or None."""
-        path = scope["path"]
-        root = scope.get("root_path")
+        """Return the inference endpoint for this request (path params set), or None.
+
+        The answer for a (root path, path, method) is kept: clients repeat a handful of paths.
+        At most :data:`HOT_CACHE_SIZE` are kept, so no client can grow the table without bound.
+        """
+        key = (scope.get("root_path"), scope["path"], scope["method"])
+        found = self._hot_cache.get(key, False)
+        if found is False:
+            found = self._hot_match(*key)
+            if len(self._hot_cache) >= HOT_CACHE_SIZE:
+                self._hot_cache.clear()
+            self._hot_cache[key] = found
+        if found is None:
+            return None
+        scope["path_params"] = dict(found[1])
+        return found[0]
+
+    def _hot_match(self, root: str | None, path: str, method: str):
         if root and path.startswith(root):  # as the router sees it, behind a path prefix
             path = path[len(root):]
         for regex, methods, endpoint in self.hot_routes:
             match = regex.match(path)
-            if match is not None and scope["method"] in methods:
-                scope["path_params"] = match.groupdict()
-                return endpoint
+            if match is not None and method in methods:
+                return endpoint, match.groupdict()
         return None
 
     def _allowed(self, path: str, authorization: bytes | None) -> bool:
@@ -127,3 +134,16 @@ class RequestContext:
             401, f"{problem}. Send 'Authorization: Bearer <token>' with the token the server "
                  f"was started with (MODEL_SERVER_TOKEN).",
             headers={"WWW-Authenticate": 'Bearer realm="model-server"'})
+
+
+def _with_id(scope, send):
+    """Wrap ``send``: the answer's head gets ``X-Request-Id``, and its status goes in ``scope``."""
+
+    async def send_with_id(message) -> None:
+        if message["type"] == "http.response.start":
+            scope["response_status"] = message["status"]
+            message["headers"] = [*message.get("headers", ()),
+                                  (b"x-request-id", scope["request_id"])]
+        await send(message)
+
+    return send_with_id

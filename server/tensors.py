@@ -34,6 +34,17 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
     """
     if dtype.kind != "f":
         return _integers(values, dtype, where)
+    if len(values) <= _SMALL:  # one pass in Python: types and range together
+        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+        for v in values:
+            kind = type(v)
+            if kind is float or kind is int:
+                if not -limit <= v <= limit and v == v:  # v == v: not NaN
+                    _raise_out_of_range(v, dtype, where)
+            elif v is not None:
+                break  # not a number: the checks below name it, or flatten nested lists
+        else:
+            return np.array(values, dtype=dtype)
     types = set(map(type, values))
     if not types <= _FLOAT_ITEMS:
         if list not in types:
@@ -43,12 +54,6 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
         if not set(map(type, flat)) <= _FLOAT_ITEMS:
             _raise_first_bad(flat, dtype, where)
         return numeric(flat, dtype, where).reshape(nested.shape)
-    if len(values) <= _SMALL:
-        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
-        for v in values:
-            if v is not None and v == v and not -limit <= v <= limit:  # v == v: not NaN
-                _raise_out_of_range(v, dtype, where)
-        return np.array(values, dtype=dtype)
     wide = np.array(values, dtype=np.float64)
     beyond = _beyond(wide, dtype)  # the same rule as the small path: |v| <= the type's max
     if beyond is not None:
@@ -127,9 +132,7 @@ def strings(values: list, where: str) -> np.ndarray:
 
 def text(values: list[str]) -> np.ndarray:
     """Wrap a list of Python strings as the 1-D object array ONNX Runtime reads as strings."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+    return np.array(values, dtype=object)  # str items: numpy never nests them
 
 
 def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:

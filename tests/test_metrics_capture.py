@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlprod import data, rollout, traffic
 from mlprod.registry import Registry
+from server.metrics import FLUSH_SECS
 
 INFER = "/v2/models/penguins/infer"
 LAYOUT = re.compile(r"penguins/(AllTraffic|production|candidate|shadow)/\d{4}/\d{2}/\d{2}/\d{2}/"
@@ -28,10 +29,7 @@ def rows(split):
 def samples(url: str, name: str, token: str | None = None) -> dict[tuple, float]:
     """The samples named ``name`` (as exposed, e.g. ``..._total``): sorted label items → value."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    text = requests.get(f"{url}/metrics", headers=headers, timeout=10).text
-    return {tuple(sorted(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples
-            if s.name == name}
+    return samples_of(requests.get(f"{url}/metrics", headers=headers, timeout=10).text, name)
 
 
 def by(table: dict[tuple, float], key: str) -> dict[str, float]:
@@ -52,6 +50,8 @@ def test_counters_equal_what_was_sent_by_code_and_variant(tmp_path, rows, worker
         for _ in range(7):  # 4xx: an unknown model, a bad body
             requests.post(f"{server.url}/v2/models/iris/infer", json={})
             requests.post(f"{server.url}{INFER}", data=b"{", timeout=10)
+        if workers > 1:  # the worker a scrape reaches flushes at once, the others every second
+            time.sleep(FLUSH_SECS + 0.5)
         table = samples(server.url, "mlprod_requests_total")
         assert by(table, "code") == {"200": 300, "404": 7, "400": 7}
         ok = {k: v for k, v in table.items() if dict(k)["code"] == "200"}
@@ -137,3 +137,45 @@ def test_shadow_answers_are_captured_and_counted_as_variant_shadow(tmp_path, row
         server.stop()
     assert len(list((capture / "penguins" / "shadow").rglob("*.jsonl"))) >= 1
     assert data.FEATURES  # the rows sent were the six features
+
+
+def test_flushed_counts_equal_prometheus_clients_own_observations():
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from server.metrics import BUCKETS, add_observations, check_prometheus_client
+
+    assert check_prometheus_client() == []
+    seconds = [0.00005, 0.0001, 0.0003, 0.0003, 0.7, 10.0, 12.5]  # edges, a repeat, past 10 s
+    texts = []
+    for batched in (False, True):
+        registry = CollectorRegistry()
+        child = Histogram("t_seconds", "t", ["model"], buckets=BUCKETS,
+                          registry=registry).labels("m")
+        if batched:
+            counts = [0] * (len(BUCKETS) + 1)
+            for s in seconds:
+                counts[next(i for i, le in enumerate([*BUCKETS, float("inf")]) if s <= le)] += 1
+            add_observations(child, counts, sum(seconds))
+        else:
+            for s in seconds:
+                child.observe(s)
+        texts.append([line for line in generate_latest(registry).decode().splitlines()
+                      if not line.startswith("t_seconds_created")])
+    assert texts[0] == texts[1]
+    assert 't_seconds_bucket{le="+Inf",model="m"} 7.0' in texts[1]
+
+
+def test_a_scrape_shows_every_request_answered_before_it(app_client, split):
+    from _server_fixtures import records
+
+    before = samples_of(app_client.get("/metrics").text, "mlprod_requests_total")
+    for _ in range(3):
+        assert app_client.post("/invocations", json=records(split.X_test.head(2))).status_code == 200
+    after = samples_of(app_client.get("/metrics").text, "mlprod_requests_total")
+    assert sum(after.values()) - sum(before.values()) == 3
+
+
+def samples_of(text: str, name: str) -> dict[tuple, float]:
+    return {tuple(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples
+            if s.name == name}
