@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 from bisect import bisect_left
+from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -98,10 +99,11 @@ class Metrics:
     def count_labels(self, model: ModelVersion, variant: str | None, labels) -> None:
         """Add predicted ``labels`` (a numpy array) to ``mlprod_predictions_total``."""
         pending = self._pending_labels
-        for label in labels.ravel().tolist() if len(labels) > 1 else (labels[0],):
+        counts = {labels[0]: 1} if len(labels) == 1 else Tally(labels.ravel().tolist())
+        for label, count in counts.items():
             # A label is one of the model's classes: the series stay bounded.
             key = (model.name, model.version, variant, label)
-            pending[key] = pending.get(key, 0) + 1
+            pending[key] = pending.get(key, 0) + count
 
     def flush(self) -> None:
         """Move the counts recorded since the last flush into prometheus-client's values."""

@@ -34,9 +34,7 @@ def v2_request(rows) -> dict:
     from mlprod import data
     from mlprod.client import encode_v2
 
-    inputs = [{"name": col, "datatype": "FP32" if col in data.NUMERIC else "BYTES"}
-              for col in data.FEATURES]
-    return {"id": "mlprod-proof", **encode_v2(rows, inputs)}
+    return {"id": "mlprod-proof", **encode_v2(rows, data.schema())}
 
 
 def onnx_answers(model_file: str | os.PathLike, rows) -> dict:
