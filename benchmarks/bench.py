@@ -288,39 +288,62 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
         def measure(server, path: str, kind: str, connections: int,
                     batch_size: int = 1, headers: dict | None = None,
                     cores: str = "1") -> dict:
-            single, many, content_type = bodies[kind]
-            body = single if batch_size == 1 else many
-            check(server, path, body, content_type, batch_size)
-            wrk(server.port, path, body, content_type, connections, warmup, headers, cores)
-            runs = []
+            return measure_each([(server, path, kind, headers)], connections, batch_size,
+                                cores)[0]
+
+        def measure_each(targets: list[tuple], connections: int, batch_size: int = 1,
+                         cores: str = "1") -> list[dict]:
+            """``repeat`` rounds of one wrk run on each ``(server, path, kind, headers)`` in
+            turn; the best run of each. Taking turns spreads every target over the same minute,
+            so a drift of the machine's speed reaches them alike."""
+            todo = []
+            for server, path, kind, headers in targets:
+                single, many, content_type = bodies[kind]
+                body = single if batch_size == 1 else many
+                check(server, path, body, content_type, batch_size)
+                wrk(server.port, path, body, content_type, connections, warmup, headers, cores)
+                todo.append((server, path, kind, headers, body, content_type, []))
             for _ in range(repeat):
-                before = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
-                run = wrk(server.port, path, body, content_type, connections, seconds, headers,
-                          cores)
-                after = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
-                ticks = os.sysconf("SC_CLK_TCK") * (after[2] - before[2])
-                # Core 0 time spent on anything but the server under test: this run's noise.
-                run["core0_other_share"] = round(max(0.0, (after[0] - before[0])
-                                                     - (after[1] - before[1])) / ticks, 3)
-                runs.append(run)
-            # The best run is the one least disturbed by other work on the machine.
-            result = dict(max(runs, key=lambda r: r["requests_per_s"]))
-            result["all_requests_per_s"] = [r["requests_per_s"] for r in runs]
-            result["rows_per_s"] = result["requests_per_s"] * batch_size
-            result["load"] = load_average()
-            print(f"  {path} {kind} rows={batch_size} c={connections}: "
-                  f"{result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.3f} ms, "
-                  f"p99 {result['p99_ms']:.3f} ms; core 0 busy with other work "
-                  f"{result['core0_other_share']:.0%}", flush=True)
-            return result
+                for server, path, _, headers, body, content_type, runs in todo:
+                    before = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
+                    run = wrk(server.port, path, body, content_type, connections, seconds,
+                              headers, cores)
+                    after = (core_ticks(0), process_ticks(server.process.pid), time.monotonic())
+                    ticks = os.sysconf("SC_CLK_TCK") * (after[2] - before[2])
+                    # Core 0 time spent on anything but the server under test: this run's noise.
+                    run["core0_other_share"] = round(max(0.0, (after[0] - before[0])
+                                                         - (after[1] - before[1])) / ticks, 3)
+                    runs.append(run)
+            results = []
+            for _, path, kind, _, _, _, runs in todo:
+                # The best run is the one least disturbed by other work on the machine.
+                result = dict(max(runs, key=lambda r: r["requests_per_s"]))
+                result["all_requests_per_s"] = [r["requests_per_s"] for r in runs]
+                result["rows_per_s"] = result["requests_per_s"] * batch_size
+                result["load"] = load_average()
+                print(f"  {path} {kind} rows={batch_size} c={connections}: "
+                      f"{result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.3f} ms, "
+                      f"p99 {result['p99_ms']:.3f} ms; core 0 busy with other work "
+                      f"{result['core0_other_share']:.0%}", flush=True)
+                results.append(result)
+            return results
+
+        def beside_bare(server, label: str, path: str, kind: str) -> dict:
+            """The server's single-row c16 figure, measured taking turns with the bare endpoint's
+            (kept as ``bare_beside[label]``, what the 0.8x targets compare with)."""
+            bare_figure, figure = measure_each([(bare, "/predict", "split", None),
+                                                (server, path, kind, None)], 16)
+            report["bare_beside"][label] = {"one_row_c16": bare_figure}
+            return figure
 
         print("bare endpoint", flush=True)
         # --parent-pid (the bare endpoint's third argument too): a killed bench leaves no server.
         bare_cmd = ["taskset", "-c", "0", sys.executable, str(HERE / "bare_endpoint.py"),
                     str(model), "{port}", "{parent_pid}"]
-        # The bare endpoint stays up: each feature below is compared with it measured just before,
-        # so a drift of the machine's speed during the run does not count as the feature's cost.
+        # The bare endpoint stays up: the 0.8x targets compare runs taken in turn with it, so a
+        # drift of the machine's speed during the run does not count as a feature's cost.
         bare = stack.enter_context(served(bare_cmd, "/ready"))
+        report["bare_beside"] = {}
         report["bare"] = {
             "ready_s": bare.ready_seconds,
             "one_row_c1": measure(bare, "/predict", "split", 1),
@@ -335,7 +358,7 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
             report["server"] = {
                 "ready_s": server.ready_seconds,
                 "v2_one_row_c1": measure(server, infer, "v2", 1),
-                "v2_one_row_c16": measure(server, infer, "v2", 16),
+                "v2_one_row_c16": beside_bare(server, "default configuration", infer, "v2"),
                 "v2_batch_c4": measure(server, infer, "v2", 4, BATCH),
                 "csv_one_row_c1": measure(server, "/invocations", "csv", 1),
                 "csv_one_row_c4": measure(server, "/invocations", "csv", 4),
@@ -348,7 +371,7 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
                                    online_sweep.CONNECTIONS, size)
                 for size in online_sweep.SIZES}
         # Each feature of lessons 06-08 on its own, against the same bare endpoint.
-        report["features"], report["features_bare"] = {}, {}
+        report["features"] = {}
         routed = work / "routed"
         shutil.copytree(repo, routed)
         (routed / "penguins" / "routing.json").write_text(
@@ -361,12 +384,11 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
             "dynamic batching, 2 ms": ([*server_cmd, "--max-batch-delay-ms", "2"], [1, 16]),
         }
         for label, (command, concurrencies) in features.items():
-            print(f"bare endpoint again, then the server with {label}", flush=True)
-            report["features_bare"][label] = {
-                "one_row_c16": measure(bare, "/predict", "split", 16)}
+            print(f"server with {label} (c16 taking turns with the bare endpoint)", flush=True)
             with served(["taskset", "-c", "0", *command]) as server:
                 report["features"][label] = {
-                    f"v2_one_row_c{c}": measure(server, infer, "v2", c) for c in concurrencies}
+                    f"v2_one_row_c{c}": beside_bare(server, label, infer, "v2") if c == 16
+                    else measure(server, infer, "v2", c) for c in concurrencies}
         print("server with a bearer token", flush=True)
         with served(["taskset", "-c", "0", *server_cmd], token="bench-token") as server:
             report["server_token"] = {"v2_one_row_c16": measure(
@@ -402,14 +424,15 @@ def targets(r: dict) -> list[dict]:
     """Check the kit's performance targets for this server against the measured figures."""
     s, b, f = r["server"], r["bare"], r["floor"]["threads_1"]
     floor_ms = f["one_row_p50_us"] / 1000
-    bare16 = b["one_row_c16"]["requests_per_s"]
-    ratio = s["v2_one_row_c16"]["requests_per_s"] / bare16
+    beside = r.get("bare_beside", {}).get("default configuration", b)["one_row_c16"]
+    ratio = s["v2_one_row_c16"]["requests_per_s"] / beside["requests_per_s"]
     v2_rows = s["v2_batch_c4"]["rows_per_s"]
     csv_rows = s["csv_batch_c4"]["rows_per_s"]
     return [
         {"target": "single-row V2 req/s at c16 >= 0.8x the bare endpoint",
          "measured": f"{ratio:.2f}x ({s['v2_one_row_c16']['requests_per_s']:,.0f} vs "
-                     f"{b['one_row_c16']['requests_per_s']:,.0f} req/s)", "met": ratio >= 0.8},
+                     f"{beside['requests_per_s']:,.0f} req/s, runs taking turns)",
+         "met": ratio >= 0.8},
         {"target": "single-row V2 p50 at c1 <= floor + 0.2 ms",
          "measured": f"{s['v2_one_row_c1']['p50_ms']:.3f} ms vs floor {floor_ms:.4f} ms "
                      f"(+0.2 = {floor_ms + 0.2:.3f} ms)",
@@ -426,12 +449,12 @@ def targets(r: dict) -> list[dict]:
 
 
 def feature_target(r: dict, label: str) -> dict:
-    """The 0.8x target for one feature, against the bare endpoint measured just before it."""
+    """The 0.8x target for one feature, against the bare endpoint's runs taken in turn with it."""
     served16 = r["features"][label]["v2_one_row_c16"]["requests_per_s"]
-    bare = r.get("features_bare", {}).get(label, r["bare"])["one_row_c16"]["requests_per_s"]
+    bare = r.get("bare_beside", {}).get(label, r["bare"])["one_row_c16"]["requests_per_s"]
     return {"target": f"with {label}: single-row V2 req/s at c16 >= 0.8x the bare endpoint",
-            "measured": f"{served16 / bare:.2f}x ({served16:,.0f} vs {bare:,.0f} req/s, the "
-                        f"bare endpoint measured just before)", "met": served16 / bare >= 0.8}
+            "measured": f"{served16 / bare:.2f}x ({served16:,.0f} vs {bare:,.0f} req/s, runs "
+                        f"taking turns)", "met": served16 / bare >= 0.8}
 
 
 def markdown(r: dict) -> str:
@@ -469,11 +492,11 @@ def markdown(r: dict) -> str:
             ("server, SageMaker CSV", r["server"], [
                 ("csv_one_row_c1", 1, 1), ("csv_one_row_c4", 1, 4), ("csv_one_row_c16", 1, 16),
                 ("csv_batch_c4", BATCH, 4)]),
-            *(row for label, group in r.get("features", {}).items() for row in (
-                (f"bare endpoint, just before {label}", r["features_bare"][label],
-                 [("one_row_c16", 1, 16)]),
-                (f"server with {label}, V2 JSON", group,
-                 [(key, 1, int(key.rsplit("c", 1)[1])) for key in group]))),
+            *((f"bare endpoint, in turn with the server ({label})", figures,
+               [("one_row_c16", 1, 16)]) for label, figures in r.get("bare_beside", {}).items()),
+            *((f"server with {label}, V2 JSON", group,
+               [(key, 1, int(key.rsplit("c", 1)[1])) for key in group])
+              for label, group in r.get("features", {}).items()),
             ("server with a token, V2 JSON", r["server_token"], [("v2_one_row_c16", 1, 16)]),
             ("server --workers 2 (cores 0-1, wrk shares core 1)", r["server_workers_2"],
              [("v2_one_row_c16", 1, 16)])]
