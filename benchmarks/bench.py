@@ -421,9 +421,14 @@ def run(out: Path, seconds: int, warmup: int, repeat: int = 1, batch_rows: int =
 
 
 def targets(r: dict) -> list[dict]:
-    """Check the kit's performance targets for this server against the measured figures."""
+    """Check the kit's performance targets for this server against the measured figures.
+
+    The targets are those of the team's performance notes: ratios to the bare endpoint measured
+    in the same run (absolute figures do not carry over between machines), and 1 M rows/s.
+    """
     s, b, f = r["server"], r["bare"], r["floor"]["threads_1"]
     floor_ms = f["one_row_p50_us"] / 1000
+    bare_p50 = b["one_row_c1"]["p50_ms"]
     beside = r.get("bare_beside", {}).get("default configuration", b)["one_row_c16"]
     ratio = s["v2_one_row_c16"]["requests_per_s"] / beside["requests_per_s"]
     v2_rows = s["v2_batch_c4"]["rows_per_s"]
@@ -433,18 +438,21 @@ def targets(r: dict) -> list[dict]:
          "measured": f"{ratio:.2f}x ({s['v2_one_row_c16']['requests_per_s']:,.0f} vs "
                      f"{beside['requests_per_s']:,.0f} req/s, runs taking turns)",
          "met": ratio >= 0.8},
-        {"target": "single-row V2 p50 at c1 <= floor + 0.2 ms",
-         "measured": f"{s['v2_one_row_c1']['p50_ms']:.3f} ms vs floor {floor_ms:.4f} ms "
-                     f"(+0.2 = {floor_ms + 0.2:.3f} ms)",
-         "met": s["v2_one_row_c1"]["p50_ms"] <= floor_ms + 0.2},
+        {"target": "single-row V2 p50 at c1 <= 1.2x the bare endpoint's p50",
+         "measured": f"{s['v2_one_row_c1']['p50_ms']:.3f} ms vs {bare_p50:.3f} ms "
+                     f"({s['v2_one_row_c1']['p50_ms'] / bare_p50:.2f}x; the in-process floor "
+                     f"{floor_ms:.4f} ms)",
+         "met": s["v2_one_row_c1"]["p50_ms"] <= 1.2 * bare_p50},
         {"target": "1,000-row requests >= 1 M rows/s over V2 JSON",
          "measured": f"{v2_rows / 1e6:.2f} M rows/s", "met": v2_rows >= 1e6},
         {"target": "SageMaker CSV 1,000-row requests within 2x of V2 JSON",
          "measured": f"{csv_rows / 1e6:.2f} M rows/s ({csv_rows / v2_rows:.2f}x V2)",
          "met": csv_rows >= v2_rows / 2},
         *(feature_target(r, label) for label in r.get("features", {}) if "batching" not in label),
-        {"target": "ready <= 1 s after process start (one model)",
-         "measured": f"{s['ready_s']:.2f} s", "met": s["ready_s"] <= 1.0},
+        {"target": "ready <= 2.5x the bare endpoint's start-up (one model)",
+         "measured": f"{s['ready_s']:.2f} s vs {b['ready_s']:.2f} s "
+                     f"({s['ready_s'] / b['ready_s']:.1f}x)",
+         "met": s["ready_s"] <= 2.5 * b["ready_s"]},
     ]
 
 
@@ -466,7 +474,9 @@ def markdown(r: dict) -> str:
         "Servers pinned to core 0, `wrk -t1` to core "
         f"1; best of {r['settings']['repeat']} runs of {r['settings']['seconds']} s each, after "
         f"{r['settings']['warmup']} s of warm-up; "
-        f"1,000-row runs at {r['settings']['batch_connections']} connections. "
+        f"1,000-row runs at {r['settings']['batch_connections']} connections. The runs a 0.8x "
+        "target compares take turns (bare endpoint, server, bare endpoint, ...), so a drift of "
+        "the machine's speed reaches both alike. "
         f"Other work on the machine: cores busy {m['busy_before']} before and "
         f"{m['busy_after']} after (share of each core over 1 s), load average "
         f"{m['load_before']} → {m['load_after']}.", "",

@@ -31,11 +31,14 @@ def test_a_report_without_adjacent_figures_uses_the_first_bare_measurement():
 
 
 def test_the_default_configuration_is_judged_against_its_own_turns():
-    report = {"bare": {"one_row_c16": figure(8000), "one_row_c1": figure(5000)},
+    report = {"bare": {"one_row_c16": figure(8000), "one_row_c1": {"p50_ms": 0.15},
+                       "ready_s": 0.3},
               "bare_beside": {"default configuration": {"one_row_c16": figure(7000)}},
               "server": {"v2_one_row_c16": figure(5740), "v2_one_row_c1": {"p50_ms": 0.17},
                          "v2_batch_c4": {"rows_per_s": 1e6}, "csv_batch_c4": {"rows_per_s": 5e5},
-                         "ready_s": 0.5},
+                         "ready_s": 0.8},
               "floor": {"threads_1": {"one_row_p50_us": 20.0}}}
-    first = bench.targets(report)[0]
+    first, p50, *_, ready = bench.targets(report)
     assert first["met"] and first["measured"].startswith("0.82x (5,740 vs 7,000 req/s")
+    assert p50["met"] and "1.13x" in p50["measured"]  # 0.17 ms against 1.2 x 0.15 ms
+    assert not ready["met"] and "2.7x" in ready["measured"]  # 0.8 s against 2.5 x 0.3 s
