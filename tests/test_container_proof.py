@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +126,34 @@ def test_a_recorded_proof_is_there_for_lesson_05_under_ci():
     served = container.served_version(quickstart.model_repository() / "penguins")
     assert proof["labels"]["mlprod.model.version"] == str(served), (proof["labels"], served)
     assert proof["matches_onnxruntime"], proof["onnxruntime"]
+
+
+def test_the_health_waiter_times_each_container_and_names_one_that_exited(repository):
+    # Two "containers": a real server (answers /ping) and one the engine reports exited, whose
+    # port nobody listens on. The waiter times the first and returns the second's log.
+    from types import SimpleNamespace
+
+    from mlprod.container.image import wait_healthy
+    from mlprod.serving import free_port
+
+    asked = []
+
+    class Engine:
+        def run(self, *args, check=True, timeout=None):
+            asked.append(args)
+            # As Docker answers: one line per container, the name with a leading slash.
+            out = ("\n".join(f"/{name} false" for name in args[3:]) if args[0] == "inspect"
+                   else "Traceback: model.onnx is missing")
+            return SimpleNamespace(stdout=out, stderr="", returncode=0)
+
+    with LocalServer(repository) as server:
+        start = time.perf_counter()
+        found = wait_healthy(Engine(), {"up": f"{server.url}/ping",
+                                        "gone": f"http://127.0.0.1:{free_port()}/ping"},
+                             start, timeout=30)
+    assert isinstance(found["up"], float) and 0 <= found["up"] < 30
+    assert isinstance(found["gone"], RuntimeError)
+    assert "container gone did not answer" in str(found["gone"])
+    assert "(running: false)" in str(found["gone"]) and "model.onnx is missing" in str(found["gone"])
+    assert [a[0] for a in asked].count("logs") == 1  # only the exited one's log is read
+    assert all(a[3:] == ("gone",) for a in asked if a[0] == "inspect")  # not the one that is up

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mlprod.container.defaults import DEFAULT_BASE_IMAGE, PORT
 from mlprod.container.engines import Engine
@@ -137,37 +137,86 @@ def running(tag: str, *, engine_name: str | None = None, port: int | None = None
         If the container exits, or ``/ping`` does not answer 200 within ``timeout`` seconds;
         the message holds the container's log.
     """
-    from mlprod.client import Client  # mlprod.client and mlprod.serving pull in pandas
-    from mlprod.serving import free_port
+    from mlprod.serving import free_port  # mlprod.serving pulls in pandas
 
     eng = Engine.detect(engine_name)
     port = port or free_port()
     name = f"mlprod-{os.getpid()}-{port}"
     url = f"http://127.0.0.1:{port}"
     try:
-        with Client(url, timeout=2, retries=0) as client:
-            start = time.perf_counter()
-            eng.run(*run_command(tag, name, port, eng.name), timeout=120)
-            deadline, checked = start + timeout, time.perf_counter()
-            while not client.ping():
-                # Poll often, so the ready time is exact; ask the engine about the container
-                # (a slower call) once a second.
-                now = time.perf_counter()
-                if now - checked > 1 or now > deadline:
-                    checked = now
-                    state = eng.run("inspect", "--format", "{{.State.Running}}", name,
-                                    check=False).stdout.strip()
-                    if state != "true" or now > deadline:
-                        logs = eng.run("logs", name, check=False)
-                        raise RuntimeError(f"Container {name} of {tag} did not answer {url}/ping "
-                                           f"(running: {state}):\n"
-                                           f"{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
-                time.sleep(0.02)
-            ready, run_seconds = datetime.now(UTC), time.perf_counter() - start
+        start = time.perf_counter()
+        eng.run(*run_command(tag, name, port, eng.name), timeout=120)
+        waited = wait_healthy(eng, {name: f"{url}/ping"}, start, timeout)[name]
+        if isinstance(waited, RuntimeError):
+            raise RuntimeError(f"{tag}: {waited}") from None
+        ready = datetime.now(UTC) - timedelta(seconds=time.perf_counter() - start - waited)
         started = eng.run("inspect", "--format", "{{json .State.StartedAt}}", name,
                           check=False).stdout
         yield Running(url, name, eng, parse_time(started) if started.strip() else None, ready,
-                      run_seconds)
+                      waited)
     finally:
         eng.run("stop", "-t", "5", name, check=False, timeout=60)
         eng.run("rm", "-f", name, check=False, timeout=60)
+
+
+def wait_healthy(eng: Engine, health: dict[str, str], start: float,
+                 timeout: float) -> dict[str, float | RuntimeError]:
+    """Wait until each started container's health URL answers 200.
+
+    Parameters
+    ----------
+    eng : Engine
+        The engine running the containers.
+    health : dict
+        Container name → its health URL (``http://127.0.0.1:<port>/ping``).
+    start : float
+        ``time.perf_counter()`` when the first run command was given.
+    timeout : float
+        Seconds from ``start`` a container has to answer.
+
+    Returns
+    -------
+    dict
+        Container name → seconds from ``start`` to its first 200, or a RuntimeError holding the
+        container's log where it exited or did not answer within ``timeout``. The URLs are
+        polled every 20 ms, so the ready time is exact; the engine (a slower call) is asked
+        whether the waiting containers still run once a second, in one call.
+    """
+    import requests
+
+    found: dict[str, float | RuntimeError] = {}
+    checked = time.perf_counter()
+    while len(found) < len(health):
+        for name, url in health.items():
+            if name not in found:
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(url, timeout=2).status_code == 200:
+                        found[name] = time.perf_counter() - start
+        now = time.perf_counter()
+        if now - checked > 1 or now - start > timeout:
+            checked = now
+            waiting = [name for name in health if name not in found]
+            states = running_states(eng, waiting)
+            for name in waiting:
+                url, state = health[name], states.get(name, "gone")
+                if state != "true" or now - start > timeout:
+                    logs = eng.run("logs", name, check=False)
+                    found[name] = RuntimeError(
+                        f"container {name} did not answer {url} (running: {state}):\n"
+                        f"{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+        if len(found) < len(health):
+            time.sleep(0.02)
+    return found
+
+
+def running_states(eng: Engine, names: list[str]) -> dict[str, str]:
+    """Return container name → ``"true"`` or ``"false"`` (``State.Running``), in one engine call;
+    a container the engine does not know is left out."""
+    if not names:
+        return {}
+    done = eng.run("inspect", "--format", "{{.Name}} {{.State.Running}}", *names, check=False)
+    states = {}
+    for line in done.stdout.splitlines():
+        name, _, state = line.strip().rpartition(" ")
+        states[name.lstrip("/")] = state  # Docker writes the name with a leading slash
+    return states

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlprod.container.engines import Engine
-from mlprod.container.image import build_image
+from mlprod.container.image import build_image, wait_healthy
 from mlprod.container.model import choose_model, served_version
 from mlprod.files import write_json
 from mlprod.platforms.files import PLATFORMS, VERTEX_HEALTH_ROUTE, VERTEX_PREDICT_ROUTE
@@ -126,8 +126,6 @@ def started(tag: str, todo: list[Run], eng: Engine, timeout: float = 180
     route does not answer 200 within ``timeout`` seconds, maps to a RuntimeError holding the
     container's log. Every container is stopped and removed on the way out.
     """
-    import requests
-
     from mlprod.serving import free_port
 
     boxes, ports = {}, set()
@@ -138,32 +136,17 @@ def started(tag: str, todo: list[Run], eng: Engine, timeout: float = 180
         ports.add(port)
         boxes[run.platform] = (run, f"mlprod-{os.getpid()}-{run.platform}-{port}",
                                f"http://127.0.0.1:{port}", port)
-    found: dict[str, tuple[str, float] | RuntimeError] = {}
     start = time.perf_counter()
     try:
         for run, name, _, port in boxes.values():
             eng.run(*run_command(tag, name, run, port, eng.name), timeout=120)
-        checked = start
-        while len(found) < len(boxes):
-            for platform, (run, _name, url, _) in boxes.items():
-                if platform not in found:
-                    with contextlib.suppress(requests.RequestException):
-                        if requests.get(url + run.health, timeout=2).status_code == 200:
-                            found[platform] = (url, time.perf_counter() - start)
-            now = time.perf_counter()
-            if now - checked > 2 or now - start > timeout:
-                checked = now
-                for platform, (run, name, url, _) in boxes.items():
-                    if platform in found:
-                        continue
-                    state = eng.run("inspect", "--format", "{{.State.Running}}", name,
-                                    check=False).stdout.strip()
-                    if state != "true" or now - start > timeout:
-                        logs = eng.run("logs", name, check=False)
-                        found[platform] = RuntimeError(
-                            f"{platform}: container {name} did not answer {url}{run.health} "
-                            f"(running: {state}):\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
-            time.sleep(0.05)
+        waited = wait_healthy(eng, {name: url + run.health for run, name, url, _
+                                    in boxes.values()}, start, timeout)
+        found: dict[str, tuple[str, float] | RuntimeError] = {}
+        for platform, (_, name, url, _) in boxes.items():
+            result = waited[name]
+            found[platform] = (RuntimeError(f"{platform}: {result}")
+                               if isinstance(result, RuntimeError) else (url, result))
         yield found
     finally:
         names = [name for _, name, _, _ in boxes.values()]
