@@ -81,13 +81,19 @@ class Capture:
 
     def write(self, records: list[tuple]) -> None:
         """Append ``records`` to their hourly files; on failure, log once and count the loss."""
-        files: dict[Path, list[bytes]] = {}
-        for record in records:
+        files: dict[tuple[str, str, str], list[bytes]] = {}
+        ids = os.urandom(16 * len(records)).hex()  # one system call for every eventId
+        second, stamp, hour = -1, "", ""
+        for i, record in enumerate(records):
             when, model, variant = record[:3]
-            hour = time.strftime("%Y/%m/%d/%H", time.gmtime(when))
-            files.setdefault(self.folder / model / variant / hour / self._file, []).append(
-                _line(record))
-        for path, lines in files.items():
+            if int(when) != second:  # strftime once per second of records, not per record
+                second = int(when)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                hour = stamp[:13].replace("-", "/").replace("T", "/")
+            files.setdefault((model, variant, hour), []).append(
+                _line(record, _uuid4(ids[32 * i:32 * i + 32]), stamp))
+        for (model, variant, hour), lines in files.items():
+            path = self.folder / model / variant / hour / self._file
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "ab") as out:
@@ -102,11 +108,21 @@ class Capture:
                           f"make --capture-dir writable.", file=sys.stderr, flush=True)
 
 
-def _line(record: tuple) -> bytes:
+def _uuid4(digits: str) -> str:
+    """Format 32 random hex digits as a version-4 UUID (as ``str(uuid.uuid4())``)."""
+    return (f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-"
+            f"{digits[20:32]}")
+
+
+# The variant digit of an RFC 4122 UUID is 8, 9, a or b: its two high bits are 10.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+def _line(record: tuple, event_id: str, stamp: str) -> bytes:
+    """One capture record as a JSON line; ``stamp`` is its second, ``%Y-%m-%dT%H:%M:%S`` (UTC)."""
     when, _, _, inference_id, input_type, input_body, output_type, output_body = record
-    metadata = {"eventId": str(uuid.uuid4()),
-                "inferenceTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-                + f".{int(when * 1000) % 1000:03d}Z"}
+    metadata = {"eventId": event_id,
+                "inferenceTime": f"{stamp}.{int(when * 1000) % 1000:03d}Z"}
     if inference_id:
         metadata["inferenceId"] = inference_id.decode("latin-1")
     return orjson.dumps({

@@ -179,3 +179,26 @@ def samples_of(text: str, name: str) -> dict[tuple, float]:
     return {tuple(sorted(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples
             if s.name == name}
+
+
+def test_written_records_have_v4_event_ids_and_the_documented_times_and_layout(tmp_path):
+    import uuid
+
+    from server.capture import Capture
+
+    capture = Capture(tmp_path, 100)
+    when = 1_764_547_199.25  # 2025-11-30T23:59:59.250Z; the next record is in the next hour
+    body = b'{"inputs": []}'
+    records = [(when + i, "penguins", "AllTraffic", b"id-%d" % i, b"application/json", body,
+                b"text/csv; charset=utf-8", b"Adelie,0.9\n") for i in range(3)]
+    capture.write(records)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jsonl"))
+    assert [f.rsplit("/", 1)[0] for f in files] == ["penguins/AllTraffic/2025/11/30/23",
+                                                    "penguins/AllTraffic/2025/12/01/00"]
+    lines = [json.loads(line) for f in files for line in (tmp_path / f).read_text().splitlines()]
+    ids = [uuid.UUID(r["eventMetadata"]["eventId"]) for r in lines]
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids) and len(set(ids)) == 3
+    assert [r["eventMetadata"]["inferenceTime"] for r in lines] == [
+        "2025-11-30T23:59:59.250Z", "2025-12-01T00:00:00.250Z", "2025-12-01T00:00:01.250Z"]
+    assert lines[1]["eventMetadata"]["inferenceId"] == "id-1"
+    assert lines[0]["captureData"]["endpointOutput"]["encoding"] == "CSV"
