@@ -82,7 +82,7 @@ class Capture:
     def write(self, records: list[tuple]) -> None:
         """Append ``records`` to their hourly files; on failure, log once and count the loss."""
         files: dict[tuple[str, str, str], list[bytes]] = {}
-        ids = os.urandom(16 * len(records)).hex()  # one system call for every eventId
+        ids = os.urandom(16 * len(records))  # one system call for every eventId
         second, stamp, hour = -1, "", ""
         for i, record in enumerate(records):
             when, model, variant = record[:3]
@@ -91,7 +91,7 @@ class Capture:
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
                 hour = stamp[:13].replace("-", "/").replace("T", "/")
             files.setdefault((model, variant, hour), []).append(
-                _line(record, _uuid4(ids[32 * i:32 * i + 32]), stamp))
+                _line(record, str(uuid.UUID(bytes=ids[16 * i:16 * i + 16], version=4)), stamp))
         for (model, variant, hour), lines in files.items():
             path = self.folder / model / variant / hour / self._file
             try:
@@ -106,16 +106,6 @@ class Capture:
                     print(f"capture: cannot write {path} ({exc.strerror or exc}); records are "
                           f"dropped and counted in mlprod_capture_errors_total. Free space or "
                           f"make --capture-dir writable.", file=sys.stderr, flush=True)
-
-
-def _uuid4(digits: str) -> str:
-    """Format 32 random hex digits as a version-4 UUID (as ``str(uuid.uuid4())``)."""
-    return (f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-"
-            f"{digits[20:32]}")
-
-
-# The variant digit of an RFC 4122 UUID is 8, 9, a or b: its two high bits are 10.
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def _line(record: tuple, event_id: str, stamp: str) -> bytes:

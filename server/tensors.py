@@ -35,7 +35,7 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
     if dtype.kind != "f":
         return _integers(values, dtype, where)
     if len(values) <= _SMALL:  # one pass in Python: types and range together
-        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+        limit = _limit(dtype)
         for v in values:
             kind = type(v)
             if kind is float or kind is int:
@@ -61,9 +61,14 @@ def numeric(values: list, dtype: np.dtype, where: str) -> np.ndarray:
     return wide.astype(dtype)
 
 
+def _limit(dtype: np.dtype) -> float:
+    """The largest finite value of a float type (looked up once per type)."""
+    return _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+
+
 def _beyond(wide: np.ndarray, dtype: np.dtype) -> int | None:
     """Return the position of the first value beyond ``dtype``'s finite range, or None."""
-    limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+    limit = _limit(dtype)
     with np.errstate(invalid="ignore"):
         outside = np.abs(wide) > limit  # NaN compares False: a missing value is in range
     return int(np.flatnonzero(outside)[0]) if outside.any() else None
@@ -150,7 +155,7 @@ def numeric_text(values: list[str], dtype: np.dtype, where: str) -> np.ndarray:
             numbers = [float(v) if v else None for v in values]
         except ValueError:
             _raise_not_a_number(values, where)
-        limit = _LIMITS.get(dtype) or _LIMITS.setdefault(dtype, float(np.finfo(dtype).max))
+        limit = _limit(dtype)
         for i, v in enumerate(numbers):
             if v is not None and v == v and not -limit <= v <= limit:
                 _raise_not_finite(values, i, dtype, where)
